@@ -1,0 +1,151 @@
+// Package backend defines the contract between session.Manager and a session
+// store: a Backend stores opaque Records addressed by a storage key, with
+// compare-and-swap updates on a version number and deadlines after which a
+// record is gone.
+//
+// A Backend knows nothing of the typed session data or of codecs; it stores
+// bytes and metadata. The Manager in package session does everything every
+// store would otherwise repeat (tokens, hashing, encoding, timeouts, retries).
+// Package conformance proves that an implementation keeps this contract:
+//
+//	func TestConformance(t *testing.T) {
+//		conformance.Run(t, func(tb testing.TB) backend.Backend { return newMyBackend(tb) })
+//	}
+//
+// # Capabilities
+//
+// Optional capabilities are separate interfaces found by type assertion:
+// OwnerIndex (list and delete the sessions of one owner) and Rekeyer (move a
+// record to a new key in one step). A Manager falls back to a generic path,
+// or returns an error wrapping errors.ErrUnsupported, where a capability is
+// missing.
+//
+// # Errors
+//
+// Backends report conditions with the sentinel errors of this package,
+// possibly wrapped; callers match them with errors.Is. A store that cannot be
+// reached returns an error matching ErrUnavailable that also wraps the cause,
+// so "not found" and "store down" are never confused. Context errors are
+// returned wrapped so that errors.Is(err, context.DeadlineExceeded) works.
+package backend
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors of the backend contract. session.ErrNotFound and
+// session.ErrConflict are the same values, so one errors.Is works at both
+// layers.
+var (
+	// ErrNotFound means no live record has the key: it never existed, was
+	// deleted, or passed one of its deadlines.
+	ErrNotFound = errors.New("backend: not found")
+	// ErrExists means Create found the key already taken; nothing was written.
+	ErrExists = errors.New("backend: key exists")
+	// ErrConflict means Update's version did not match the stored one;
+	// nothing was written.
+	ErrConflict = errors.New("backend: version conflict")
+	// ErrUnavailable means the store could not be reached or did not answer;
+	// the error also wraps the cause. The operation may or may not have been
+	// applied.
+	ErrUnavailable = errors.New("backend: store unavailable")
+)
+
+// Record is one stored session at the bytes level.
+type Record struct {
+	// Key is the storage key derived from the session ID; never the ID
+	// itself. Backends must accept any non-empty string, including binary
+	// bytes and characters that are special to the store.
+	Key string
+	// Owner is the user the session belongs to; "" when anonymous.
+	Owner string
+	// Payload is the encoded session data, opaque to the backend.
+	Payload []byte
+	// Version is set by the backend: 1 on Create, +1 on every successful
+	// Update. Callers pass the version they read to Update.
+	Version uint64
+	// CreatedAt is when the session was created.
+	CreatedAt time.Time
+	// IdleDeadline is the instant after which the record must never be
+	// returned. It never lies after AbsoluteDeadline.
+	IdleDeadline time.Time
+	// AbsoluteDeadline is the instant the session ends whatever its activity.
+	AbsoluteDeadline time.Time
+}
+
+// Expired reports whether the record must no longer be returned at now:
+// now is at or past its idle or absolute deadline.
+func (r Record) Expired(now time.Time) bool {
+	return !now.Before(r.IdleDeadline) || !now.Before(r.AbsoluteDeadline)
+}
+
+// Backend is a session store. Implementations must be safe for concurrent
+// use by many goroutines. Every method that takes a context must honour its
+// cancellation and deadline.
+//
+// Ownership of slices: a Backend must copy Record.Payload on the way in (the
+// caller may reuse it once the call returns) and must return a Payload the
+// caller may modify without affecting the stored record or other callers.
+type Backend interface {
+	// Create stores rec under rec.Key if the key is new. It ignores
+	// rec.Version and stores version 1; the returned Record is what was
+	// stored. It must return an error matching ErrExists if a live record has
+	// the key, and then must not change that record.
+	Create(ctx context.Context, rec Record) (Record, error)
+
+	// Load returns the live record stored under key. It must return an error
+	// matching ErrNotFound if there is none or if it is past a deadline.
+	Load(ctx context.Context, key string) (Record, error)
+
+	// Update replaces the record under rec.Key with rec if and only if the
+	// stored version equals rec.Version, and stores version rec.Version+1.
+	// It writes Owner, Payload and both deadlines (IdleDeadline clamped to
+	// AbsoluteDeadline) and keeps CreatedAt. The returned Record is what was
+	// stored. It must return an error matching ErrConflict if the versions
+	// differ and ErrNotFound if no live record has the key; in both cases
+	// nothing is written. A missing record is never recreated.
+	Update(ctx context.Context, rec Record) (Record, error)
+
+	// Touch moves the idle deadline of the record under key to idleDeadline,
+	// clamped to its AbsoluteDeadline, without changing its version. It must
+	// return an error matching ErrNotFound if no live record has the key.
+	Touch(ctx context.Context, key string, idleDeadline time.Time) error
+
+	// Delete removes the record under key. Deleting a missing key is not an
+	// error.
+	Delete(ctx context.Context, key string) error
+
+	// Close releases the backend's resources. Calling it more than once is
+	// not an error.
+	Close() error
+}
+
+// OwnerIndex is an optional capability: a Backend that implements it can
+// find the sessions of one owner (for "your devices" pages and "log out
+// everywhere").
+type OwnerIndex interface {
+	// ListByOwner returns the live records whose Owner is owner, in no
+	// particular order; an empty slice if there are none. It must follow
+	// Owner changes made by Update and never return a deleted or expired
+	// record.
+	ListByOwner(ctx context.Context, owner string) ([]Record, error)
+
+	// DeleteByOwner deletes every record whose Owner is owner and reports
+	// how many live records it deleted.
+	DeleteByOwner(ctx context.Context, owner string) (int, error)
+}
+
+// Rekeyer is an optional capability: a Backend that implements it can move a
+// record to a new key in one step, so that there is no instant at which both
+// keys, or neither, are live.
+type Rekeyer interface {
+	// Rekey stores rec under newKey (version 1, like Create) and deletes the
+	// record under rec.Key, provided the stored version of rec.Key equals
+	// rec.Version. It must return ErrConflict if the version differs,
+	// ErrNotFound if rec.Key has no live record and ErrExists if newKey is
+	// taken; in each case nothing is written. The returned Record is the new
+	// one.
+	Rekey(ctx context.Context, rec Record, newKey string) (Record, error)
+}
