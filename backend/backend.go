@@ -15,8 +15,9 @@
 // # Capabilities
 //
 // Optional capabilities are separate interfaces found by type assertion:
-// OwnerIndex (list and delete the sessions of one owner) and Rekeyer (move a
-// record to a new key in one step). A Manager falls back to a generic path,
+// OwnerIndex (list and delete the sessions of one owner), Rekeyer (move a
+// record to a new key in one step) and FreshLoader (a read that bypasses any
+// cache). A Manager falls back to a generic path,
 // or returns an error wrapping errors.ErrUnsupported, where a capability is
 // missing.
 //
@@ -56,10 +57,12 @@ var (
 // Record is one stored session at the bytes level.
 type Record struct {
 	// Key is the storage key derived from the session ID; never the ID
-	// itself. Backends must accept any non-empty string, including binary
-	// bytes and characters that are special to the store.
+	// itself. Backends must accept any non-empty string of up to 4 KiB,
+	// including binary bytes and characters that are special to the store.
 	Key string
-	// Owner is the user the session belongs to; "" when anonymous.
+	// Owner is the user the session belongs to; "" when anonymous. Any
+	// string is valid. Whether anonymous records are indexed by OwnerIndex
+	// is the backend's choice; session.Manager never lists owner "".
 	Owner string
 	// Payload is the encoded session data, opaque to the backend.
 	Payload []byte
@@ -83,7 +86,11 @@ func (r Record) Expired(now time.Time) bool {
 
 // Backend is a session store. Implementations must be safe for concurrent
 // use by many goroutines. Every method that takes a context must honour its
-// cancellation and deadline.
+// cancellation and deadline: with a done context it returns an error that
+// matches ctx.Err() (whether a write was applied is then unknown).
+//
+// Callers pass records whose IdleDeadline is not after AbsoluteDeadline.
+// Timestamps must survive a round trip to the millisecond.
 //
 // Ownership of slices: a Backend must copy Record.Payload on the way in (the
 // caller may reuse it once the call returns) and must return a Payload the
@@ -96,7 +103,10 @@ type Backend interface {
 	Create(ctx context.Context, rec Record) (Record, error)
 
 	// Load returns the live record stored under key. It must return an error
-	// matching ErrNotFound if there is none or if it is past a deadline.
+	// matching ErrNotFound if there is none or if it is past a deadline. A
+	// Load through the same Backend value sees every write of that value
+	// that returned before the Load began (read-your-writes), also when it
+	// is served from a cache.
 	Load(ctx context.Context, key string) (Record, error)
 
 	// Update replaces the record under rec.Key with rec if and only if the
@@ -148,4 +158,12 @@ type Rekeyer interface {
 	// taken; in each case nothing is written. The returned Record is the new
 	// one.
 	Rekey(ctx context.Context, rec Record, newKey string) (Record, error)
+}
+
+// FreshLoader is an optional capability of a Backend that serves Load from a
+// cache: LoadFresh reads from the authoritative store, so it sees every write
+// that completed before it began. Use it for authorization-critical checks.
+type FreshLoader interface {
+	// LoadFresh is Load without any cache.
+	LoadFresh(ctx context.Context, key string) (Record, error)
 }
