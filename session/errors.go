@@ -1,0 +1,27 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sessionkit/sessionkit/backend"
+)
+
+var (
+	// ErrNotFound means there is no live session with that ID: it never
+	// existed, it was destroyed or renewed, it expired, or the ID is
+	// malformed. It is backend.ErrNotFound.
+	ErrNotFound = backend.ErrNotFound
+	// ErrConflict means the stored session changed since it was read; the
+	// write was not applied. It is backend.ErrConflict.
+	ErrConflict = backend.ErrConflict
+	// ErrTooLarge means the encoded session data exceeds the Manager's
+	// maximum payload size; nothing was written.
+	ErrTooLarge = errors.New("session: payload too large")
+	// ErrCorrupt means a stored payload could not be decoded: it is
+	// truncated, garbage, or written by a codec this Manager does not know.
+	ErrCorrupt = errors.New("session: corrupt payload")
+	// ErrUnsupported means the backend lacks a capability the call needs,
+	// such as backend.OwnerIndex. It matches errors.ErrUnsupported too.
+	ErrUnsupported = fmt.Errorf("session: backend lacks this capability: %w", errors.ErrUnsupported)
+)

@@ -1,0 +1,73 @@
+package session
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+
+	"github.com/google/uuid"
+)
+
+// maxIDLen bounds the IDs a Manager with a custom generator accepts.
+const maxIDLen = 256
+
+func uuidV4() (string, error) {
+	u, err := uuid.NewRandom()
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}
+
+// validID reports whether id can be a session ID of this Manager. It runs
+// before any backend call, so a malformed ID costs nothing and can never
+// reach the store.
+func (m *Manager[T]) validID(id string) bool {
+	if !m.cf.customID {
+		return isUUIDv4(id)
+	}
+	if len(id) == 0 || len(id) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if !idChar[id[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var idChar = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/=") {
+		t[c] = true
+	}
+	return t
+}()
+
+// isUUIDv4 accepts exactly the canonical form uuid.NewRandom().String()
+// produces: 36 bytes, lower-case hex, version 4, RFC 4122 variant.
+func isUUIDv4(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < 36; i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return s[14] == '4' && (s[19] == '8' || s[19] == '9' || s[19] == 'a' || s[19] == 'b')
+}
+
+// storageKey is the only form of an ID that reaches a backend:
+// base64url(SHA-256(id)), 43 bytes.
+func storageKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}

@@ -1,0 +1,426 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sessionkit/sessionkit/backend"
+)
+
+// Session is one user's session as the application sees it. Change Owner
+// and Data freely, then Save, Update or Renew to store the change.
+type Session[T any] struct {
+	// ID is what the client holds (in a cookie); only its SHA-256 reaches
+	// the backend. It is empty in sessions returned by ListByOwner, since
+	// the store knows only the hash.
+	ID string
+	// Owner is the user the session belongs to; "" while anonymous.
+	Owner string
+	// Data is the application's typed session data.
+	Data T
+	// CreatedAt is when the session was created.
+	CreatedAt time.Time
+	// IdleDeadline is when the session ends without further activity.
+	IdleDeadline time.Time
+	// AbsoluteDeadline is when the session ends in any case.
+	AbsoluteDeadline time.Time
+
+	key     string
+	version uint64
+}
+
+// Manager creates, loads and stores sessions of type T in a backend. It is
+// safe for concurrent use.
+type Manager[T any] struct {
+	b       backend.Backend
+	cf      config
+	updates keyLocks
+}
+
+// NewManager returns a Manager that stores sessions in b. It returns an
+// error if b is nil or the options cannot work together (a non-positive
+// timeout, a touch interval not shorter than the idle timeout, ...).
+func NewManager[T any](b backend.Backend, opts ...Option) (*Manager[T], error) {
+	if b == nil {
+		return nil, errors.New("session: backend is nil")
+	}
+	cf, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager[T]{b: b, cf: cf}, nil
+}
+
+// Backend returns the backend the Manager stores sessions in.
+func (m *Manager[T]) Backend() backend.Backend { return m.b }
+
+// IdleTimeout returns the configured idle timeout.
+func (m *Manager[T]) IdleTimeout() time.Duration { return m.cf.idle }
+
+// idleDeadline is the idle deadline a session active at now gets.
+func (m *Manager[T]) idleDeadline(now, absolute time.Time) time.Time {
+	d := now.Add(m.cf.idle)
+	if d.After(absolute) {
+		return absolute
+	}
+	return d
+}
+
+// Create stores a new session of owner ("" for anonymous) holding data and
+// returns it with its fresh ID.
+func (m *Manager[T]) Create(ctx context.Context, owner string, data T) (*Session[T], error) {
+	payload, err := m.encode(&data)
+	if err != nil {
+		return nil, err
+	}
+	now := m.cf.clock()
+	abs := now.Add(m.cf.absolute)
+	rec := backend.Record{
+		Owner:            owner,
+		Payload:          payload,
+		CreatedAt:        now,
+		IdleDeadline:     m.idleDeadline(now, abs),
+		AbsoluteDeadline: abs,
+	}
+	// A collision of 122-bit IDs does not happen; a broken generator does.
+	for range 3 {
+		id, err := m.newID()
+		if err != nil {
+			return nil, err
+		}
+		rec.Key = storageKey(id)
+		stored, err := m.b.Create(ctx, rec)
+		if errors.Is(err, backend.ErrExists) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("session: create: %w", err)
+		}
+		return m.fromRecord(id, stored, data), nil
+	}
+	return nil, errors.New("session: create: the ID generator keeps returning IDs in use")
+}
+
+func (m *Manager[T]) newID() (string, error) {
+	id, err := m.cf.newID()
+	if err != nil {
+		return "", fmt.Errorf("session: generate ID: %w", err)
+	}
+	if !m.validID(id) {
+		return "", fmt.Errorf("session: generated ID of %d bytes is not a valid ID (1 to %d bytes of A-Z a-z 0-9 - _ . ~ + / =)", len(id), maxIDLen)
+	}
+	return id, nil
+}
+
+func (m *Manager[T]) fromRecord(id string, rec backend.Record, data T) *Session[T] {
+	return &Session[T]{
+		ID:               id,
+		Owner:            rec.Owner,
+		Data:             data,
+		CreatedAt:        rec.CreatedAt,
+		IdleDeadline:     rec.IdleDeadline,
+		AbsoluteDeadline: rec.AbsoluteDeadline,
+		key:              rec.Key,
+		version:          rec.Version,
+	}
+}
+
+// Get returns the live session with that ID, or an error matching
+// ErrNotFound. A malformed ID is ErrNotFound without any backend call. Get
+// moves the idle deadline when more than the touch interval has passed
+// since it was last moved.
+func (m *Manager[T]) Get(ctx context.Context, id string) (*Session[T], error) {
+	return m.get(ctx, id, m.b.Load)
+}
+
+// GetFresh is Get without any cache of the backend: it sees every write
+// that completed before it began, on any instance. Use it where a stale
+// read matters (authorization checks right after a logout elsewhere). On a
+// backend without a cache (no backend.FreshLoader) it is Get.
+func (m *Manager[T]) GetFresh(ctx context.Context, id string) (*Session[T], error) {
+	if f, ok := m.b.(backend.FreshLoader); ok {
+		return m.get(ctx, id, f.LoadFresh)
+	}
+	return m.Get(ctx, id)
+}
+
+func (m *Manager[T]) get(ctx context.Context, id string, load func(context.Context, string) (backend.Record, error)) (*Session[T], error) {
+	s, err := m.load(ctx, id, load)
+	if err != nil {
+		return nil, err
+	}
+	now := m.cf.clock()
+	if idle := m.idleDeadline(now, s.AbsoluteDeadline); idle.Sub(s.IdleDeadline) > m.cf.touch {
+		if err := m.b.Touch(ctx, s.key, idle); err != nil {
+			return nil, fmt.Errorf("session: get: refresh idle deadline: %w", err)
+		}
+		s.IdleDeadline = idle
+	}
+	return s, nil
+}
+
+// load reads and decodes the session without refreshing it.
+func (m *Manager[T]) load(ctx context.Context, id string, load func(context.Context, string) (backend.Record, error)) (*Session[T], error) {
+	if !m.validID(id) {
+		return nil, fmt.Errorf("session: get: malformed ID: %w", ErrNotFound)
+	}
+	rec, err := load(ctx, storageKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("session: get: %w", err)
+	}
+	if rec.Expired(m.cf.clock()) {
+		return nil, fmt.Errorf("session: get: expired: %w", ErrNotFound)
+	}
+	s := m.fromRecord(id, rec, *new(T))
+	if err := m.decode(rec.Payload, &s.Data); err != nil {
+		return nil, fmt.Errorf("session: get: %w", err)
+	}
+	return s, nil
+}
+
+// Save stores s, which must come from this Manager, and moves its idle
+// deadline. It returns an error matching ErrConflict if the stored session
+// changed since s was read (use Update to retry), and ErrNotFound if it is
+// gone. On success s carries the new version, so it can be saved again.
+func (m *Manager[T]) Save(ctx context.Context, s *Session[T]) error {
+	if err := m.save(ctx, s); err != nil {
+		return fmt.Errorf("session: save: %w", err)
+	}
+	return nil
+}
+
+func (m *Manager[T]) save(ctx context.Context, s *Session[T]) error {
+	rec, err := m.record(s)
+	if err != nil {
+		return err
+	}
+	stored, err := m.b.Update(ctx, rec)
+	if err != nil {
+		return err
+	}
+	s.IdleDeadline, s.version = stored.IdleDeadline, stored.Version
+	return nil
+}
+
+// record is what storing s writes: its current data and owner, a refreshed
+// idle deadline and the version it was read at.
+func (m *Manager[T]) record(s *Session[T]) (backend.Record, error) {
+	if s == nil || s.key == "" {
+		return backend.Record{}, errors.New("the session does not come from Create or Get of a Manager")
+	}
+	payload, err := m.encode(&s.Data)
+	if err != nil {
+		return backend.Record{}, err
+	}
+	return backend.Record{
+		Key:              s.key,
+		Owner:            s.Owner,
+		Payload:          payload,
+		Version:          s.version,
+		CreatedAt:        s.CreatedAt,
+		IdleDeadline:     m.idleDeadline(m.cf.clock(), s.AbsoluteDeadline),
+		AbsoluteDeadline: s.AbsoluteDeadline,
+	}, nil
+}
+
+// Update loads the session, calls fn on it and saves the result, again and
+// again while another writer changed the session in between, up to the
+// configured number of attempts with jittered backoff. Updates of one
+// session through one Manager take turns, so only writers on other
+// instances (or Save) can make an attempt fail. If fn returns an error,
+// Update stops and returns it, and nothing is saved. fn may run more than
+// once and must not keep s.
+func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T]) error) (*Session[T], error) {
+	if !m.validID(id) {
+		return nil, fmt.Errorf("session: update: malformed ID: %w", ErrNotFound)
+	}
+	unlock, err := m.updates.lock(ctx, storageKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("session: update: %w", err)
+	}
+	defer unlock()
+	// Read the store itself: a write follows, so a cached copy would only be
+	// refilled to be invalidated, and a stale one would cost a retry.
+	load := m.b.Load
+	if f, ok := m.b.(backend.FreshLoader); ok {
+		load = f.LoadFresh
+	}
+	for attempt := 0; ; attempt++ {
+		s, err := m.load(ctx, id, load)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(s); err != nil {
+			return nil, err
+		}
+		err = m.save(ctx, s)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, ErrConflict) || attempt+1 >= m.cf.maxAttempts {
+			return nil, fmt.Errorf("session: update after %d attempts: %w", attempt+1, err)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, fmt.Errorf("session: update: %w", err)
+		}
+	}
+}
+
+// backoff sleeps a random time up to an exponentially growing bound, from
+// 100µs to 20ms, or until ctx is done.
+func backoff(ctx context.Context, attempt int) error {
+	limit := 100 * time.Microsecond << min(attempt, 8)
+	t := time.NewTimer(rand.N(min(limit, 20*time.Millisecond)) + time.Microsecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Renew stores s as it is now — data and owner, changes not yet saved
+// included — under a new ID, and retires the old ID: from the moment Renew
+// returns the old ID is ErrNotFound. It keeps CreatedAt and the absolute
+// deadline and moves the idle deadline, like every write. On success s.ID
+// is the new ID to hand to the client. It returns an error matching
+// ErrConflict if the stored session changed since s was read.
+//
+// Renew on login and on every privilege change, so that an ID planted
+// before login (session fixation) is worthless:
+//
+//	s.Owner = user
+//	err := m.Renew(ctx, s)
+func (m *Manager[T]) Renew(ctx context.Context, s *Session[T]) error {
+	rec, err := m.record(s)
+	if err != nil {
+		return fmt.Errorf("session: renew: %w", err)
+	}
+	id, err := m.newID()
+	if err != nil {
+		return fmt.Errorf("session: renew: %w", err)
+	}
+	newKey := storageKey(id)
+	var stored backend.Record
+	if r, ok := m.b.(backend.Rekeyer); ok {
+		stored, err = r.Rekey(ctx, rec, newKey)
+	} else {
+		stored, err = m.rekey(ctx, rec, newKey)
+	}
+	if err != nil {
+		return fmt.Errorf("session: renew: %w", err)
+	}
+	s.ID, s.key, s.version, s.IdleDeadline = id, stored.Key, stored.Version, stored.IdleDeadline
+	return nil
+}
+
+// rekey is Renew on a backend without Rekeyer: a compare-and-swap on the old
+// key proves nobody changed the session, then the new key is created and the
+// old one deleted. Both keys are live for a moment; the new ID is handed out
+// only after the old one is gone.
+func (m *Manager[T]) rekey(ctx context.Context, rec backend.Record, newKey string) (backend.Record, error) {
+	if _, err := m.b.Update(ctx, rec); err != nil {
+		return backend.Record{}, err
+	}
+	oldKey := rec.Key
+	rec.Key = newKey
+	stored, err := m.b.Create(ctx, rec)
+	if err != nil {
+		return backend.Record{}, err
+	}
+	if err := m.b.Delete(ctx, oldKey); err != nil {
+		if cleanup := m.b.Delete(ctx, newKey); cleanup != nil {
+			err = errors.Join(err, cleanup)
+		}
+		return backend.Record{}, err
+	}
+	return stored, nil
+}
+
+// Destroy deletes the session with that ID. It is idempotent: an ID that is
+// already gone, or malformed, is not an error.
+func (m *Manager[T]) Destroy(ctx context.Context, id string) error {
+	if !m.validID(id) {
+		return nil
+	}
+	if err := m.b.Delete(ctx, storageKey(id)); err != nil {
+		return fmt.Errorf("session: destroy: %w", err)
+	}
+	return nil
+}
+
+// Revoke deletes the session s, which may come from ListByOwner (where the
+// ID is unknown): it is how a "your devices" page logs out one device. It is
+// idempotent.
+func (m *Manager[T]) Revoke(ctx context.Context, s *Session[T]) error {
+	if s == nil || s.key == "" {
+		return errors.New("session: revoke: the session does not come from this Manager")
+	}
+	if err := m.b.Delete(ctx, s.key); err != nil {
+		return fmt.Errorf("session: revoke: %w", err)
+	}
+	return nil
+}
+
+// Handle returns a stable identifier of the session that is safe to show
+// and to log: the hash under which it is stored, not the ID. Sessions from
+// ListByOwner have a Handle but no ID.
+func (s *Session[T]) Handle() string { return s.key }
+
+// ListByOwner returns the live sessions of owner, each with an empty ID
+// (only hashes are stored; use Handle and Revoke). It returns an error
+// matching ErrUnsupported if the backend has no backend.OwnerIndex, and
+// ErrCorrupt if a stored payload cannot be decoded.
+func (m *Manager[T]) ListByOwner(ctx context.Context, owner string) ([]*Session[T], error) {
+	idx, err := m.ownerIndex(owner)
+	if err != nil {
+		return nil, fmt.Errorf("session: list by owner: %w", err)
+	}
+	recs, err := idx.ListByOwner(ctx, owner)
+	if err != nil {
+		return nil, fmt.Errorf("session: list by owner: %w", err)
+	}
+	now := m.cf.clock()
+	out := make([]*Session[T], 0, len(recs))
+	for _, rec := range recs {
+		if rec.Expired(now) {
+			continue
+		}
+		s := m.fromRecord("", rec, *new(T))
+		if err := m.decode(rec.Payload, &s.Data); err != nil {
+			return nil, fmt.Errorf("session: list by owner: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// DestroyByOwner deletes every session of owner ("log out everywhere") and
+// reports how many it deleted. It returns an error matching ErrUnsupported
+// if the backend has no backend.OwnerIndex.
+func (m *Manager[T]) DestroyByOwner(ctx context.Context, owner string) (int, error) {
+	idx, err := m.ownerIndex(owner)
+	if err != nil {
+		return 0, fmt.Errorf("session: destroy by owner: %w", err)
+	}
+	n, err := idx.DeleteByOwner(ctx, owner)
+	if err != nil {
+		return n, fmt.Errorf("session: destroy by owner: %w", err)
+	}
+	return n, nil
+}
+
+func (m *Manager[T]) ownerIndex(owner string) (backend.OwnerIndex, error) {
+	if owner == "" {
+		return nil, errors.New("the owner is empty (anonymous sessions have no owner to find them by)")
+	}
+	idx, ok := m.b.(backend.OwnerIndex)
+	if !ok {
+		return nil, ErrUnsupported
+	}
+	return idx, nil
+}
