@@ -1,0 +1,141 @@
+// Package redisbackend is a session store on Redis through rueidis, with
+// server-assisted client-side caching: a backend.Backend for a fleet of
+// instances that share sessions. Import it with its name written out:
+//
+//	import redisbackend "github.com/sessionkit/sessionkit/backend_redis"
+//
+// It needs Redis 7.0 or later (it uses SET PXAT, GETDEL, PEXPIRETIME and
+// RESP3 client tracking).
+//
+// # Connecting
+//
+// New takes a rueidis.Client that the caller creates and owns (Close of the
+// Backend leaves it open), so every deployment rueidis supports works,
+// including TLS and ACL users. A standalone server:
+//
+//	client, err := rueidis.NewClient(rueidis.ClientOption{
+//		InitAddress:       []string{"127.0.0.1:6379"},
+//		ConnWriteTimeout:  2 * time.Second,
+//		CacheSizeEachConn: 16 << 20,
+//	})
+//	b, err := redisbackend.New(client)
+//	m, err := session.NewManager[Cart](b)
+//
+// Sentinel: the addresses are the sentinels', and the client follows
+// failovers of the master set:
+//
+//	rueidis.ClientOption{
+//		InitAddress: []string{"10.0.0.1:26379", "10.0.0.2:26379"},
+//		Sentinel:    rueidis.SentinelOption{MasterSet: "mymaster"},
+//	}
+//
+// Cluster: InitAddress names any node (or several); the client discovers
+// the others and routes each key to its slot.
+//
+//	rueidis.ClientOption{InitAddress: []string{"10.0.0.1:7000"}}
+//
+// NewFromURL does the same from a URL (rueidis.ParseURL) with client
+// options suited to a session store, and owns its client.
+//
+// Set ConnWriteTimeout to a few seconds on clients you create: a silently
+// dead connection keeps serving cached reads until a ping on it fails,
+// which is about 11 s by default. Set CacheSizeEachConn: the default
+// is 128 MiB per connection. Do not use NOLOOP tracking or send reads to
+// replicas.
+//
+// # Key layout
+//
+// A session is one Redis string at
+//
+//	<prefix>s:{<h>}
+//
+// where h is base64url(SHA-256(key)), 43 characters, of the backend key the
+// Manager hands over (itself a hash of the session ID). Hashing again keeps
+// every Redis key short and well formed whatever the backend key holds
+// (binary bytes, braces, newlines, kilobytes), and the braces make h the
+// Cluster hash tag, so sessions spread over all slots. The value holds a
+// binary header (format, version, created-at, idle and absolute deadlines in
+// unix microseconds, owner), the backend key (ListByOwner must return it)
+// and the payload, so that one GET returns everything a Load needs. The key
+// expires in Redis at the earlier deadline (PXAT), so Redis drops dead
+// sessions itself. The session ID never reaches Redis; a dump shows the
+// backend key, which is a one-way hash of it.
+//
+// The sessions of an owner are indexed in a sorted set at
+// <prefix>o:{<SHA-256 of owner>} whose members are the h of the sessions,
+// scored by their absolute deadlines. The index lies in another slot than
+// its sessions, so it is kept a superset of them (entries are added before
+// a session gets the owner and removed after it loses it) and pruned when
+// read; the session key is the only authority. No keyspace notifications,
+// no background jobs. The prefix is set with WithPrefix.
+//
+// Create, Update, Touch, Delete and the owner operations are single
+// commands or Lua scripts over one key, so they are atomic and need no
+// WATCH retries; Update is a compare-and-swap on the version and never
+// recreates a missing record. Rekey is one script on standalone and
+// Sentinel, and two steps on a Cluster (see Backend.Rekey).
+//
+// # Client-side caching
+//
+// With the cache on (WithCache, the default), Load reads through rueidis
+// DoCache: a session read again on the same instance costs no round trip,
+// and Redis pushes an invalidation to every instance that cached a key when
+// any instance changes it. In plain words:
+//
+//   - A change made on one instance is seen by Load on another after its
+//     invalidation push arrives, about one network round trip after the
+//     write. Until then that instance may serve the previous version. Use
+//     LoadFresh (the Manager's fresh read) where that matters, for example
+//     before an authorization decision.
+//   - A Backend always sees its own writes (so create one per process and
+//     share it between goroutines). rueidis alone can answer a
+//     cached read right after the client's own write with the old value;
+//     so for a few seconds after this Backend writes or deletes a session
+//     (WithWriteGuard) its Load serves a cached copy of that session only
+//     if it is what this Backend wrote or newer, and reads Redis
+//     otherwise.
+//   - When a connection drops, rueidis drops the cache of that connection,
+//     so a disconnected instance cannot serve stale sessions from it. A
+//     connection that dies silently is noticed after ConnWriteTimeout.
+//   - A cached copy never lives longer than the cache TTL (WithCacheTTL)
+//     nor past the record's deadlines: Redis reports the key's expiry with
+//     the value, rueidis caps the cached copy there, and Load checks the
+//     deadlines it decodes against the clock. A destroyed session therefore
+//     stops being served everywhere within one invalidation push, and at
+//     the latest within the cache TTL if invalidations are lost.
+//
+// Any write to a session key invalidates every instance's cached copy,
+// Touch included (it rewrites the idle deadline). A sliding expiry refreshed
+// on every request would empty the cache of that session on every request.
+// The Manager therefore touches a session only when a configurable part of
+// its idle window has passed (the touch interval): a longer interval means
+// more cache hits and fewer writes, at the price of a session that may end
+// up to one touch interval before a strictly sliding deadline would.
+//
+// # Durability
+//
+// Redis replicates asynchronously: a write the primary acknowledged can be
+// lost when the primary fails before its replicas received it. For sessions
+// the dangerous loss is a deletion: a lost Delete, DeleteByOwner or Rekey
+// brings a logged-out or retired session back after a failover.
+// WithWaitReplicas makes writes run WAIT on the same connection and report
+// ErrNotReplicated when too few replicas acknowledged them in time.
+//
+// # Capabilities
+//
+// A *Backend implements backend.Backend, backend.OwnerIndex (ListByOwner,
+// DeleteByOwner), backend.Rekeyer (Rekey) and backend.FreshLoader
+// (LoadFresh).
+//
+// # Errors
+//
+// Conditions are reported with the sentinel errors of package backend,
+// wrapped. An unreachable or failing server, a timeout, and replies such as
+// LOADING or READONLY during a failover give an error matching
+// backend.ErrUnavailable that also wraps the client's error; when the
+// context is done it wraps the context's error too. An operation whose
+// context has no deadline gets one (WithOpTimeout), because rueidis retries
+// reads until the context ends. A session key holding a value this package
+// did not write gives ErrCorruptRecord. ErrNotReplicated reports a write the
+// replicas did not acknowledge. After Close, methods return ErrClosed.
+package redisbackend

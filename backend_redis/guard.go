@@ -1,0 +1,134 @@
+package redisbackend
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sessionkit/sessionkit/backend"
+)
+
+// guard remembers the session keys this Backend wrote or deleted recently,
+// and what it left there, so that Load never serves this instance an older
+// cached copy than its own last write.
+//
+// rueidis does not give read-your-writes through its cache: the reply to a
+// write can arrive on one connection before the invalidation push for the
+// cached copy arrives on another, and a DoCache right after the write then
+// returns the old value (rueidis issue #534; about a fifth of the tries
+// here). For a guarded key Load still asks the cache, but trusts a cache
+// hit only if it is what this Backend wrote or newer: the same incarnation
+// (created-at) and a later version, or the same version and the same idle
+// deadline (Touch moves the idle deadline either way); nothing at all after
+// a delete. Otherwise it reads with a plain GET, which always sees the
+// write. A cache miss is fetched after the write completed, so it is
+// fresh. Once the invalidation has arrived the cache holds the new value
+// again and Load is served locally, so the window can be generous: it only
+// has to outlast the invalidation push.
+//
+// The map is sharded by the hash's first byte; a shard sweeps its expired
+// entries when it has doubled since its last sweep or a window has passed,
+// so it holds about as many entries as keys written within one window. A
+// Load while no entry is live anywhere costs one atomic load.
+type guard struct {
+	window time.Duration
+	live   atomic.Int64 // entries in all shards; 0 lets Load skip the locks
+	shards [guardShards]guardShard
+}
+
+const guardShards = 64
+
+// A guardState is what this Backend last did to a key.
+type guardState struct {
+	until   int64 // mono nanoseconds
+	kind    guardKind
+	version uint64 // written: the version stored
+	created int64  // written: created-at, micros
+	idle    int64  // written: idle deadline, micros
+}
+
+type guardKind uint8
+
+const (
+	// guardPending: a write is in flight or ended without a known result;
+	// no cache hit is trusted.
+	guardPending guardKind = iota
+	// guardDeleted: the key was deleted; a cached record is not trusted.
+	guardDeleted
+	// guardWritten: version, created and idle were stored.
+	guardWritten
+)
+
+type guardShard struct {
+	mu        sync.RWMutex
+	m         map[string]guardState // session hash → state
+	sweepLen  int                   // sweep when len(m) exceeds this
+	sweepTime int64                 // or when mono passes this
+	_         [24]byte              // keep shards on separate cache lines
+}
+
+// epoch anchors mono; time.Since reads the monotonic clock.
+var epoch = time.Now()
+
+// mono returns monotonic nanoseconds since process start, immune to wall
+// clock jumps.
+func mono() int64 { return int64(time.Since(epoch)) }
+
+func shardOf(h string) int { return int(h[0]) % guardShards }
+
+// get returns the live state of h, if any.
+func (g *guard) get(h string) (guardState, bool) {
+	if g.live.Load() == 0 {
+		return guardState{}, false
+	}
+	s := &g.shards[shardOf(h)]
+	s.mu.RLock()
+	st, ok := s.m[h]
+	s.mu.RUnlock()
+	if !ok || mono() >= st.until {
+		return guardState{}, false
+	}
+	return st, true
+}
+
+// trusts reports whether a cache hit may be served: gone is a cached nil,
+// rec a cached record (valid when ok).
+func (st guardState) trusts(gone bool, rec backend.Record, ok bool) bool {
+	switch st.kind {
+	case guardDeleted:
+		return gone
+	case guardWritten:
+		return ok && !gone && micros(rec.CreatedAt) == st.created &&
+			(rec.Version > st.version || rec.Version == st.version && micros(rec.IdleDeadline) == st.idle)
+	}
+	return false
+}
+
+// set records st for h for one window from now. Writers set guardPending
+// before a write is sent (a write whose reply is lost may still have been
+// applied) and the outcome after the reply, so the window counts from the
+// later instant.
+func (g *guard) set(h string, st guardState) {
+	now := mono()
+	st.until = now + int64(g.window)
+	s := &g.shards[shardOf(h)]
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = make(map[string]guardState)
+	}
+	if _, ok := s.m[h]; !ok {
+		g.live.Add(1)
+	}
+	s.m[h] = st
+	if len(s.m) > s.sweepLen || now > s.sweepTime {
+		for k, e := range s.m {
+			if e.until <= now {
+				delete(s.m, k)
+				g.live.Add(-1)
+			}
+		}
+		s.sweepLen = max(64, 2*len(s.m))
+		s.sweepTime = now + int64(g.window)
+	}
+	s.mu.Unlock()
+}

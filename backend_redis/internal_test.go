@@ -1,0 +1,184 @@
+package redisbackend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessionkit/sessionkit/backend"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+)
+
+func newTestClient(tb testing.TB, addr string) rueidis.Client {
+	tb.Helper()
+	c, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress:       []string{addr},
+		ConnWriteTimeout:  2 * time.Second,
+		CacheSizeEachConn: 1 << 20,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	return c
+}
+
+func testRecord(key, owner string, payload string) backend.Record {
+	now := time.Now()
+	return backend.Record{
+		Key: key, Owner: owner, Payload: []byte(payload),
+		CreatedAt: now, IdleDeadline: now.Add(time.Hour), AbsoluteDeadline: now.Add(2 * time.Hour),
+	}
+}
+
+// TestInternal covers what the conformance suite cannot see from outside:
+// cache hits, the write guard, the record format.
+func TestInternal(t *testing.T) {
+	srv := redistest.Standalone(t)
+	client := newTestClient(t, srv.Addr)
+	ctx := context.Background()
+
+	t.Run("CacheHitIsLocal", func(t *testing.T) {
+		b, err := New(client, WithPrefix("hit:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Create(ctx, testRecord("k1", "", "p")); err != nil {
+			t.Fatal(err)
+		}
+		var kb keyBuf
+		rk, _ := b.sessionKey(&kb, "k1")
+		get := func() rueidis.RedisResult {
+			return client.DoCache(ctx, client.B().Get().Key(rk).Cache(), time.Minute)
+		}
+		get()
+		if !get().IsCacheHit() {
+			t.Fatal("second DoCache GET of an unchanged session is not a cache hit")
+		}
+		// Through Load: 100 Loads of an unchanged session cost at most one
+		// GET on the server, also within the write guard window.
+		if _, err := b.Create(ctx, testRecord("k2", "", "p")); err != nil {
+			t.Fatal(err)
+		}
+		before := getCalls(t, srv)
+		for i := 0; i < 100; i++ {
+			if _, err := b.Load(ctx, "k2"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := getCalls(t, srv) - before; n > 1 {
+			t.Fatalf("100 Loads of a cached session sent %d GETs to Redis, want at most 1", n)
+		}
+	})
+
+	t.Run("GuardTrust", func(t *testing.T) {
+		rec := backend.Record{Version: 3, CreatedAt: time.UnixMicro(100), IdleDeadline: time.UnixMicro(500)}
+		wrote := guardState{kind: guardWritten, version: 3, created: 100, idle: 500}
+		for _, c := range []struct {
+			name string
+			st   guardState
+			gone bool
+			rec  backend.Record
+			want bool
+		}{
+			{"pending trusts nothing", guardState{kind: guardPending}, false, rec, false},
+			{"pending, nil", guardState{kind: guardPending}, true, backend.Record{}, false},
+			{"deleted, nil", guardState{kind: guardDeleted}, true, backend.Record{}, true},
+			{"deleted, record", guardState{kind: guardDeleted}, false, rec, false},
+			{"wrote, same", wrote, false, rec, true},
+			{"wrote, nil", wrote, true, backend.Record{}, false},
+			{"wrote, older version", wrote, false, withVersion(rec, 2), false},
+			{"wrote, newer version", wrote, false, withVersion(rec, 4), true},
+			{"wrote, older idle (before a Touch)", wrote, false, withIdle(rec, 400), false},
+			{"wrote, later idle (before a Touch to an earlier one)", wrote, false, withIdle(rec, 600), false},
+			{"wrote, other incarnation", wrote, false, withCreated(rec, 99), false},
+		} {
+			if got := c.st.trusts(c.gone, c.rec, true); got != c.want {
+				t.Errorf("%s: trusts = %v, want %v", c.name, got, c.want)
+			}
+		}
+	})
+
+	t.Run("RecordRoundTrip", func(t *testing.T) {
+		s, err := encodeRecord(7, 1, 2, 3, "own{er}", "k\x00ey", []byte("pay\nload"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := decodeRecord(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Version != 7 || rec.Owner != "own{er}" || rec.Key != "k\x00ey" || !bytes.Equal(rec.Payload, []byte("pay\nload")) ||
+			rec.CreatedAt.UnixMicro() != 1 || rec.IdleDeadline.UnixMicro() != 2 || rec.AbsoluteDeadline.UnixMicro() != 3 {
+			t.Fatalf("round trip: %+v", rec)
+		}
+		for i := 0; i < len(s); i++ {
+			if _, err := decodeRecord(s[:i]); err == nil && i < minRecord+len("own{er}")+len("k\x00ey") {
+				t.Fatalf("decode of %d of %d bytes: no error", i, len(s))
+			}
+		}
+		for _, bad := range []string{"", "x", strings.Repeat("\xff", 100), "\x01" + strings.Repeat("\xff", 60)} {
+			if _, err := decodeRecord(bad); !errors.Is(err, ErrCorruptRecord) {
+				t.Fatalf("decode(%q) = %v, want ErrCorruptRecord", bad, err)
+			}
+		}
+	})
+
+	t.Run("Options", func(t *testing.T) {
+		bad := [][]Option{
+			{WithPrefix("a{b")},
+			{WithPrefix(strings.Repeat("p", maxPrefix+1))},
+			{WithCacheTTL(0)},
+			{WithOpTimeout(-1)},
+			{WithWaitReplicas(-1, time.Second)},
+			{WithWaitReplicas(1, 0)},
+			{WithWaitReplicas(1, 5*time.Second), WithOpTimeout(time.Second)},
+			{WithWriteGuard(0)},
+		}
+		for i, opts := range bad {
+			if _, err := New(client, opts...); err == nil {
+				t.Errorf("options #%d: New returned no error", i)
+			}
+		}
+		if _, err := New(nil); err == nil {
+			t.Error("New(nil): no error")
+		}
+		if _, err := New(client, WithWaitReplicas(1, time.Second), WithCache(false), WithCacheTTL(time.Second), WithPrefix("")); err != nil {
+			t.Errorf("valid options: %v", err)
+		}
+	})
+}
+
+// getCalls returns how many GETs srv has executed.
+func getCalls(t *testing.T, srv *redistest.Server) int {
+	t.Helper()
+	info := srv.Do(t, "INFO", "commandstats")
+	for _, line := range strings.Split(info, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_get:calls="); ok {
+			n := 0
+			for _, c := range rest {
+				if c < '0' || c > '9' {
+					break
+				}
+				n = n*10 + int(c-'0')
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+func withVersion(r backend.Record, v uint64) backend.Record { r.Version = v; return r }
+func withIdle(r backend.Record, us int64) backend.Record {
+	r.IdleDeadline = time.UnixMicro(us)
+	return r
+}
+func withCreated(r backend.Record, us int64) backend.Record {
+	r.CreatedAt = time.UnixMicro(us)
+	return r
+}

@@ -1,0 +1,152 @@
+package redisbackend
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Defaults of the options.
+const (
+	DefaultPrefix     = "sessionkit:"
+	DefaultCacheTTL   = time.Minute
+	DefaultOpTimeout  = 3 * time.Second
+	DefaultWriteGuard = 5 * time.Second
+)
+
+// maxPrefix bounds WithPrefix; a key prefix is a namespace, not data.
+const maxPrefix = 256
+
+// An Option configures a Backend built by New or NewFromURL. When an option
+// is given more than once, the last one wins. New validates the options
+// together and returns an error for a combination that cannot work.
+type Option func(*config)
+
+type config struct {
+	prefix      string
+	cache       bool
+	cacheTTL    time.Duration
+	opTimeout   time.Duration
+	waitN       int
+	waitTimeout time.Duration
+	writeGuard  time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		prefix:     DefaultPrefix,
+		cache:      true,
+		cacheTTL:   DefaultCacheTTL,
+		opTimeout:  DefaultOpTimeout,
+		writeGuard: DefaultWriteGuard,
+	}
+}
+
+func (c config) validate() error {
+	var errs []error
+	if len(c.prefix) > maxPrefix {
+		errs = append(errs, fmt.Errorf("prefix longer than %d bytes", maxPrefix))
+	}
+	if strings.ContainsAny(c.prefix, "{}") {
+		errs = append(errs, fmt.Errorf("prefix %q contains { or }, which would change the Redis Cluster hash tag", c.prefix))
+	}
+	if c.cacheTTL < time.Millisecond {
+		errs = append(errs, fmt.Errorf("cache TTL %v below 1ms (use WithCache(false) to turn the cache off)", c.cacheTTL))
+	}
+	if c.opTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("operation timeout %v not positive", c.opTimeout))
+	}
+	if c.waitN < 0 {
+		errs = append(errs, fmt.Errorf("WAIT replica count %d negative", c.waitN))
+	}
+	if c.waitN > 0 {
+		if c.waitTimeout < time.Millisecond {
+			errs = append(errs, fmt.Errorf("WAIT timeout %v below 1ms (WAIT 0 would block forever)", c.waitTimeout))
+		} else if c.waitTimeout >= c.opTimeout {
+			errs = append(errs, fmt.Errorf("WAIT timeout %v not below the operation timeout %v", c.waitTimeout, c.opTimeout))
+		}
+	}
+	if c.writeGuard <= 0 {
+		errs = append(errs, fmt.Errorf("write guard %v not positive", c.writeGuard))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("redisbackend: invalid options: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// WithPrefix sets the string every Redis key of this backend starts with,
+// so that several applications or environments can share one Redis. It must
+// not contain '{' or '}' (they would change the Cluster hash tag) and is at
+// most 256 bytes. The default is "sessionkit:".
+func WithPrefix(prefix string) Option {
+	return func(c *config) { c.prefix = prefix }
+}
+
+// WithCache turns server-assisted client-side caching of Load on or off.
+// With the cache on, Load uses DoCache: a session read again on the same
+// instance is served from process memory, and Redis pushes an invalidation
+// when any instance changes it. With it off, every Load is a GET round
+// trip. The default is true.
+func WithCache(on bool) Option {
+	return func(c *config) { c.cache = on }
+}
+
+// WithCacheTTL bounds how long Load may serve a record from the client-side
+// cache without asking Redis. Invalidations normally remove a changed record
+// long before; the TTL is the bound for when they do not arrive (a silently
+// dead connection). A cached copy also never outlives the record's own
+// deadlines, whatever the TTL. It must be at least 1ms. The default is one
+// minute.
+func WithCacheTTL(d time.Duration) Option {
+	return func(c *config) { c.cacheTTL = d }
+}
+
+// WithOpTimeout sets the deadline applied to an operation whose context has
+// none. rueidis retries reads until the context is done, so without a
+// deadline a Load against an unreachable Redis would never return. It must
+// be positive and, with WithWaitReplicas, longer than the WAIT timeout. The
+// default is 3 seconds.
+func WithOpTimeout(d time.Duration) Option {
+	return func(c *config) { c.opTimeout = d }
+}
+
+// WithWaitReplicas makes writes wait until n replicas have acknowledged
+// them, for at most timeout, by running WAIT n timeout on the same
+// connection right after the write. A write that fewer replicas acknowledged
+// in time returns an error matching ErrNotReplicated; it has been applied on
+// the primary, and is kept there.
+//
+// Redis replicates asynchronously. Without WAIT, a write acknowledged by the
+// primary can be lost when the primary fails before its replicas received
+// it and a replica is promoted (Sentinel or Cluster failover): a lost
+// Delete, DeleteByOwner or Rekey brings a logged-out or retired session back
+// to life on the new primary; a lost Create or Update loses a new session or
+// its latest data. WAIT narrows that window to writes whose error the caller
+// saw; it does not make Redis strongly consistent (a failover can still pick
+// a replica that missed an acknowledged write if more than one replica
+// exists and n is smaller than their number).
+//
+// It applies to Create, Update, Delete, DeleteByOwner and Rekey, and on a
+// Cluster also to the owner index entries written before a session write.
+// Touch does not wait: losing one only makes a session expire earlier. n = 0
+// turns WAIT off; for n > 0 the timeout must be at least 1ms and shorter
+// than the operation timeout (WithOpTimeout). The default is n = 0: no WAIT.
+func WithWaitReplicas(n int, timeout time.Duration) Option {
+	return func(c *config) { c.waitN, c.waitTimeout = n, timeout }
+}
+
+// WithWriteGuard sets how long after this Backend writes or deletes a
+// session its Load double-checks cached copies of that session. It is what
+// gives read-your-writes on one instance: rueidis can answer a cached read
+// right after the client's own write with the old value, until the
+// invalidation push arrives (about one round trip later, more under load).
+// Within the window Load serves a cached copy only if it is at least as new
+// as what this Backend wrote, and reads from Redis otherwise; once the push
+// has arrived, reads are served from the cache again. The window only has
+// to outlast the push; longer costs a little memory per written key. It
+// must be positive. The default is 5 seconds.
+func WithWriteGuard(d time.Duration) Option {
+	return func(c *config) { c.writeGuard = d }
+}

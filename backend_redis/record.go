@@ -1,0 +1,167 @@
+package redisbackend
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sessionkit/sessionkit/backend"
+)
+
+// A stored record is one Redis string, so that one GET (served from the
+// client-side cache when it is warm) returns everything Load needs:
+//
+//	offset  size  field (integers big-endian)
+//	0       1     format, formatV1
+//	1       8     version, uint64
+//	9       8     created-at, unix microseconds (0: zero time.Time)
+//	17      8     idle deadline, unix microseconds
+//	25      8     absolute deadline, unix microseconds
+//	33      4     owner length n
+//	37      n     owner
+//	37+n    4     key length m
+//	41+n    m     key (the backend key, so that ListByOwner can return it)
+//	41+n+m  ...   payload
+//
+// The Lua scripts read the version as raw bytes, the deadlines as numbers
+// (exact: microsecond times stay below 2^53) and the owner as the
+// length-prefixed bytes at offset 33.
+const (
+	formatV1    = 1
+	offVersion  = 1
+	offCreated  = 9
+	offIdle     = 17
+	offAbs      = 25
+	offOwnerLen = 33
+	minRecord   = 41 // header with empty owner and key
+	hashLen     = 43 // base64url(SHA-256) without padding
+
+	// maxMicros keeps times exact in Lua numbers (doubles); it is the year
+	// 2255.
+	maxMicros = 1<<53 - 1
+)
+
+// hashInto writes base64url(SHA-256(s)) into dst[:hashLen]. It does not
+// allocate for short s.
+func hashInto(dst []byte, s string) {
+	var buf [128]byte
+	var sum [sha256.Size]byte
+	if len(s) <= len(buf) {
+		sum = sha256.Sum256(append(buf[:0], s...))
+	} else {
+		sum = sha256.Sum256([]byte(s))
+	}
+	base64.RawURLEncoding.Encode(dst[:hashLen], sum[:])
+}
+
+// micros converts t to unix microseconds for storage: 0 for the zero time,
+// otherwise clamped to [1, maxMicros].
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return min(max(t.UnixMicro(), 1), maxMicros)
+}
+
+// fromMicros is the inverse of micros.
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us)
+}
+
+// pxat is the Redis PXAT (unix milliseconds) for a deadline in unix
+// microseconds: the last whole millisecond strictly before the deadline,
+// because Redis keeps a key alive through the millisecond of its PXAT. It is
+// at least 1 (PXAT 0 is an error; 1 is long past).
+func pxat(us int64) int64 {
+	return max(us/1000-1, 1)
+}
+
+// ttlMicros returns the micros of the earlier deadline of rec.
+func ttlMicros(idle, abs int64) int64 { return min(idle, abs) }
+
+// normalize returns rec's times as they are stored: microsecond precision,
+// IdleDeadline clamped to AbsoluteDeadline.
+func normalize(rec backend.Record) (created, idle, abs int64) {
+	created, idle, abs = micros(rec.CreatedAt), micros(rec.IdleDeadline), micros(rec.AbsoluteDeadline)
+	return created, min(idle, abs), abs
+}
+
+// encodeRecord returns the stored form of a record.
+func encodeRecord(version uint64, created, idle, abs int64, owner, key string, payload []byte) (string, error) {
+	if len(owner) > math.MaxUint32 || len(key) > math.MaxUint32 {
+		return "", fmt.Errorf("redisbackend: owner or key longer than %d bytes", uint32(math.MaxUint32))
+	}
+	b := make([]byte, 0, minRecord+len(owner)+len(key)+len(payload))
+	b = append(b, formatV1)
+	b = binary.BigEndian.AppendUint64(b, version)
+	b = binary.BigEndian.AppendUint64(b, uint64(created))
+	b = binary.BigEndian.AppendUint64(b, uint64(idle))
+	b = binary.BigEndian.AppendUint64(b, uint64(abs))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(owner)))
+	b = append(b, owner...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(key)))
+	b = append(b, key...)
+	b = append(b, payload...)
+	return string(b), nil
+}
+
+// ownerField is the owner as it appears at offset 33 of a stored record:
+// its 4-byte length, then its bytes. Scripts compare it byte for byte.
+func ownerField(owner string) string {
+	b := make([]byte, 0, 4+len(owner))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(owner)))
+	return string(append(b, owner...))
+}
+
+// versionBytes is a version as stored at offset 1.
+func versionBytes(v uint64) string {
+	return string(binary.BigEndian.AppendUint64(make([]byte, 0, 8), v))
+}
+
+// decodeRecord parses a stored record. The Payload is a fresh copy; Owner
+// and Key share memory with s, which is immutable.
+func decodeRecord(s string) (backend.Record, error) {
+	if len(s) < minRecord || s[0] != formatV1 {
+		return backend.Record{}, fmt.Errorf("%w: bad header (%d bytes)", ErrCorruptRecord, len(s))
+	}
+	off := offOwnerLen + 4
+	n := int(bigEndian32(s[offOwnerLen:]))
+	if n > len(s)-off-4 {
+		return backend.Record{}, fmt.Errorf("%w: owner length %d beyond the record", ErrCorruptRecord, n)
+	}
+	owner := s[off : off+n]
+	off += n
+	m := int(bigEndian32(s[off:]))
+	off += 4
+	if m > len(s)-off {
+		return backend.Record{}, fmt.Errorf("%w: key length %d beyond the record", ErrCorruptRecord, m)
+	}
+	return backend.Record{
+		Key:              s[off : off+m],
+		Owner:            owner,
+		Payload:          []byte(s[off+m:]),
+		Version:          bigEndian64(s[offVersion:]),
+		CreatedAt:        fromMicros(int64(bigEndian64(s[offCreated:]))),
+		IdleDeadline:     fromMicros(int64(bigEndian64(s[offIdle:]))),
+		AbsoluteDeadline: fromMicros(int64(bigEndian64(s[offAbs:]))),
+	}, nil
+}
+
+// bigEndian64 reads a big-endian uint64 from the first 8 bytes of s.
+func bigEndian64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[7]) | uint64(s[6])<<8 | uint64(s[5])<<16 | uint64(s[4])<<24 |
+		uint64(s[3])<<32 | uint64(s[2])<<40 | uint64(s[1])<<48 | uint64(s[0])<<56
+}
+
+// bigEndian32 reads a big-endian uint32 from the first 4 bytes of s.
+func bigEndian32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[3]) | uint32(s[2])<<8 | uint32(s[1])<<16 | uint32(s[0])<<24
+}

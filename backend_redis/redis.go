@@ -1,0 +1,552 @@
+package redisbackend
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessionkit/sessionkit/backend"
+)
+
+// Compile-time checks of the capabilities.
+var (
+	_ backend.Backend     = (*Backend)(nil)
+	_ backend.OwnerIndex  = (*Backend)(nil)
+	_ backend.Rekeyer     = (*Backend)(nil)
+	_ backend.FreshLoader = (*Backend)(nil)
+)
+
+// Errors of this package, besides the sentinels of package backend.
+var (
+	// ErrNotReplicated means a write was applied on the primary but fewer
+	// replicas than WithWaitReplicas asks for acknowledged it in time. The
+	// error also says how many did. The write is not undone.
+	ErrNotReplicated = errors.New("redisbackend: not replicated")
+	// ErrCorruptRecord means a session key holds a value this package did
+	// not write (or a newer format): a bad header, lengths beyond the
+	// value, a different key, or a value that is not a string.
+	ErrCorruptRecord = errors.New("redisbackend: corrupt record")
+	// ErrClosed is returned by every method except Close after Close. It
+	// matches backend.ErrUnavailable too.
+	ErrClosed = errors.New("redisbackend: closed")
+)
+
+// NewFromURL client defaults.
+const (
+	urlConnWriteTimeout = 2 * time.Second
+	urlCacheSize        = 16 << 20
+)
+
+// Backend is a backend.Backend on Redis through rueidis. It also implements
+// backend.OwnerIndex, backend.Rekeyer and backend.FreshLoader. It is safe for
+// concurrent use.
+type Backend struct {
+	client  rueidis.Client
+	owned   bool // Close closes client
+	cluster bool
+	cfg     config
+	guard   guard
+	shared  atomic.Pointer[sharedCtx]
+	closed  atomic.Bool
+}
+
+// New returns a Backend that stores sessions through client, which may be a
+// standalone, Sentinel or Cluster client (see the package documentation).
+// The caller owns the client: Close of the Backend does not close it. It
+// returns an error if the options are invalid.
+func New(client rueidis.Client, opts ...Option) (*Backend, error) {
+	if client == nil {
+		return nil, errors.New("redisbackend: nil client")
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	b := &Backend{client: client, cfg: cfg, cluster: client.Mode() == rueidis.ClientModeCluster}
+	b.guard.window = cfg.writeGuard
+	return b, nil
+}
+
+// NewFromURL connects to the Redis that url names (see rueidis.ParseURL:
+// redis://, rediss://, unix://, with ?master_set= for Sentinel and
+// several addr= for a Cluster) and returns a Backend that owns the client:
+// Close closes it. Unless the URL says otherwise it lowers the connection
+// write timeout to 2s (so a dead connection, and with it the client-side
+// cache, is dropped within seconds) and limits the client-side cache to 16
+// MiB per connection. If the server supports no client-side caching (no
+// RESP3 or CLIENT TRACKING), it connects without and turns the cache off.
+// It pings the server within ctx before returning.
+func NewFromURL(ctx context.Context, url string, opts ...Option) (*Backend, error) {
+	opt, err := rueidis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redisbackend: %w", err)
+	}
+	if opt.ConnWriteTimeout == 0 {
+		opt.ConnWriteTimeout = urlConnWriteTimeout
+	}
+	if opt.CacheSizeEachConn == 0 {
+		opt.CacheSizeEachConn = urlCacheSize
+	}
+	client, err := rueidis.NewClient(opt)
+	if errors.Is(err, rueidis.ErrNoCache) {
+		opt.DisableCache = true
+		client, err = rueidis.NewClient(opt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisbackend: connect: %w: %w", backend.ErrUnavailable, err)
+	}
+	if opt.DisableCache {
+		opts = append(opts, WithCache(false))
+	}
+	b, err := New(client, opts...)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	b.owned = true
+	pctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	if err := client.Do(pctx, client.B().Ping().Build()).Error(); err != nil {
+		client.Close()
+		return nil, b.fail(pctx, "connect", err)
+	}
+	return b, nil
+}
+
+// Close marks the Backend closed and, if NewFromURL created it, closes the
+// client. Calling it more than once is not an error.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	if s := b.shared.Load(); s != nil {
+		s.cancel()
+	}
+	if b.owned {
+		b.client.Close()
+	}
+	return nil
+}
+
+// Load returns the live record stored under key, or an error matching
+// backend.ErrNotFound. With the cache on it is served from the client-side
+// cache when warm (see the package documentation for how fresh that is);
+// for a key this Backend wrote within the write guard window, a cached copy
+// older than that write is ignored and Redis asked instead. It never
+// returns a record at or past one of its deadlines.
+func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) {
+	return b.load(ctx, "load", key, b.cfg.cache)
+}
+
+// LoadFresh is Load without the client-side cache: it reads from the
+// primary, so it sees every write that completed before it began, on any
+// instance. Use it for authorization-critical checks; it costs a round
+// trip.
+func (b *Backend) LoadFresh(ctx context.Context, key string) (backend.Record, error) {
+	return b.load(ctx, "load fresh", key, false)
+}
+
+func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backend.Record, error) {
+	if err := b.enter(ctx, op); err != nil {
+		return backend.Record{}, err
+	}
+	if key == "" {
+		return backend.Record{}, notFound(op)
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	var kb keyBuf
+	rk, h := b.sessionKey(&kb, key)
+	var st guardState
+	guarded := false
+	if cached {
+		st, guarded = b.guard.get(h)
+	}
+	for {
+		var res rueidis.RedisResult
+		if cached {
+			res = b.client.DoCache(ctx, b.client.B().Get().Key(rk).Cache(), b.cfg.cacheTTL)
+		} else {
+			res = b.client.Do(ctx, b.client.B().Get().Key(rk).Build())
+		}
+		s, err := res.ToString()
+		gone := rueidis.IsRedisNil(err)
+		if err != nil && !gone {
+			return backend.Record{}, b.fail(ctx, op, err)
+		}
+		var rec backend.Record
+		if gone {
+			err = nil
+		} else {
+			rec, err = decodeRecord(s)
+			if err == nil && rec.Key != key {
+				err = fmt.Errorf("%w: stored under another key", ErrCorruptRecord)
+			}
+		}
+		hit := cached && res.IsCacheHit()
+		if hit && guarded && !st.trusts(gone, rec, err == nil) {
+			// Possibly older than this Backend's own write: ask Redis.
+			cached = false
+			continue
+		}
+		switch {
+		case err != nil:
+			return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, err)
+		case gone:
+			return backend.Record{}, notFound(op)
+		case rec.Expired(time.Now()):
+			if hit {
+				// A Touch on another instance may have moved the deadline
+				// and its invalidation not have arrived yet: ask Redis.
+				cached = false
+				continue
+			}
+			return backend.Record{}, notFound(op)
+		}
+		return rec, nil
+	}
+}
+
+// Create stores rec under rec.Key with version 1 if no live record has the
+// key, with a Redis expiry at the earlier of its deadlines. It returns what
+// was stored: times at microsecond precision, IdleDeadline clamped to
+// AbsoluteDeadline. It returns an error matching backend.ErrExists if the
+// key is taken. With WithWaitReplicas it may return the stored record
+// together with an error matching ErrNotReplicated.
+func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Record, error) {
+	const op = "create"
+	if err := b.enter(ctx, op); err != nil {
+		return backend.Record{}, err
+	}
+	if rec.Key == "" {
+		return backend.Record{}, errEmptyKey(op)
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	var kb keyBuf
+	rk, h := b.sessionKey(&kb, rec.Key)
+	created, idle, abs := normalize(rec)
+	val, err := encodeRecord(1, created, idle, abs, rec.Owner, rec.Key, rec.Payload)
+	if err != nil {
+		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, err)
+	}
+	var iwerr error // the index entry is not replicated
+	if rec.Owner != "" {
+		if iwerr, err = b.indexAdd(ctx, op, rec.Owner, h, abs, b.cluster); err != nil {
+			return backend.Record{}, err
+		}
+	}
+	b.guardPending(h)
+	res, werr := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
+		return c.B().Set().Key(rk).Value(val).Nx().PxatMillisecondsTimestamp(pxat(ttlMicros(idle, abs))).Build()
+	})
+	if err := res.Error(); err != nil {
+		if rueidis.IsRedisNil(err) {
+			return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
+		}
+		return backend.Record{}, b.fail(ctx, op, err)
+	}
+	b.guardWrote(h, 1, created, idle)
+	if rec.Owner != "" {
+		// Again after the write, in case a concurrent ListByOwner pruned
+		// the entry while the session did not exist yet (see owners.go).
+		_, _ = b.indexAdd(ctx, op, rec.Owner, h, abs, false)
+	}
+	return stored(rec, 1, created, idle, abs), cmp.Or(werr, iwerr)
+}
+
+// stored is the record as Create, Update and Rekey store it.
+func stored(rec backend.Record, version uint64, created, idle, abs int64) backend.Record {
+	return backend.Record{
+		Key:              rec.Key,
+		Owner:            rec.Owner,
+		Payload:          bytes.Clone(rec.Payload),
+		Version:          version,
+		CreatedAt:        fromMicros(created),
+		IdleDeadline:     fromMicros(idle),
+		AbsoluteDeadline: fromMicros(abs),
+	}
+}
+
+// Update replaces the record under rec.Key if its stored version equals
+// rec.Version, in one Lua script, and stores version rec.Version+1 with
+// Owner, Payload and both deadlines from rec (IdleDeadline clamped to
+// AbsoluteDeadline) and the stored CreatedAt. It returns an error matching
+// backend.ErrConflict if the versions differ and backend.ErrNotFound if no
+// live record has the key; a missing record is never recreated. With
+// WithWaitReplicas it may return the stored record together with an error
+// matching ErrNotReplicated.
+func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Record, error) {
+	const op = "update"
+	if err := b.enter(ctx, op); err != nil {
+		return backend.Record{}, err
+	}
+	if rec.Key == "" {
+		return backend.Record{}, notFound(op)
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	var kb keyBuf
+	rk, h := b.sessionKey(&kb, rec.Key)
+	created, idle, abs := normalize(rec)
+	if rec.Version == ^uint64(0) {
+		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w: version overflow", op, backend.ErrConflict)
+	}
+	val, err := encodeRecord(rec.Version+1, created, idle, abs, rec.Owner, rec.Key, rec.Payload)
+	if err != nil {
+		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, err)
+	}
+	keys := []string{rk}
+	args := []string{versionBytes(rec.Version), val, fmt.Sprint(pxat(ttlMicros(idle, abs))), ownerField(rec.Owner), fmt.Sprint(abs), "0"}
+	if rec.Owner == "" {
+		args[5] = "1" // no index to maintain
+	}
+	b.guardPending(h)
+	var iwerr error // the index entry is not replicated
+	for {
+		res, werr := b.run(ctx, true, updateScript, keys, args...)
+		arr, err := res.ToArray()
+		if err != nil {
+			code, cerr := res.AsInt64()
+			if cerr != nil {
+				return backend.Record{}, b.fail(ctx, op, res.Error())
+			}
+			switch code {
+			case 0:
+				return backend.Record{}, notFound(op)
+			case 2:
+				return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, backend.ErrConflict)
+			case 3:
+				// The owner changes or the absolute deadline grows: the new
+				// owner's index gets the entry before the session says so.
+				if iwerr, err = b.indexAdd(ctx, op, rec.Owner, h, abs, b.cluster); err != nil {
+					return backend.Record{}, err
+				}
+				args[5] = "1"
+				continue
+			}
+			return backend.Record{}, fmt.Errorf("redisbackend: %s: unexpected script reply %d", op, code)
+		}
+		if len(arr) != 3 {
+			return backend.Record{}, fmt.Errorf("redisbackend: %s: unexpected script reply of %d elements", op, len(arr))
+		}
+		cb, _ := arr[1].ToString()
+		oldOwner, _ := arr[2].ToString()
+		if len(cb) == 8 {
+			created = int64(bigEndian64(cb))
+		}
+		b.guardWrote(h, rec.Version+1, created, idle)
+		if oldOwner != rec.Owner {
+			if rec.Owner != "" {
+				_, _ = b.indexAdd(ctx, op, rec.Owner, h, abs, false) // see Create
+			}
+			if oldOwner != "" {
+				b.unindex(ctx, oldOwner, []string{h})
+			}
+		}
+		return stored(rec, rec.Version+1, created, idle, abs), cmp.Or(werr, iwerr)
+	}
+}
+
+// Touch moves the idle deadline of the record under key to idleDeadline,
+// clamped to its absolute deadline, and the key's Redis expiry with it,
+// keeping the version. It rewrites the key, so it invalidates every
+// instance's cached copy: call it only when a good part of the idle window
+// has passed (the Manager's touch interval). It returns an error matching
+// backend.ErrNotFound if no live record has the key.
+func (b *Backend) Touch(ctx context.Context, key string, idleDeadline time.Time) error {
+	const op = "touch"
+	if err := b.enter(ctx, op); err != nil {
+		return err
+	}
+	if key == "" {
+		return notFound(op)
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	var kb keyBuf
+	rk, h := b.sessionKey(&kb, key)
+	b.guardPending(h)
+	res, _ := b.run(ctx, false, touchScript, []string{rk}, fmt.Sprint(micros(idleDeadline)))
+	if arr, err := res.ToArray(); err == nil && len(arr) == 3 {
+		vb, _ := arr[0].ToString()
+		cb, _ := arr[1].ToString()
+		idle, _ := arr[2].AsInt64()
+		if len(vb) == 8 && len(cb) == 8 {
+			b.guardWrote(h, bigEndian64(vb), int64(bigEndian64(cb)), idle)
+		}
+		return nil
+	}
+	if n, err := res.AsInt64(); err == nil && n == 0 {
+		return notFound(op)
+	}
+	return b.fail(ctx, op, res.Error())
+}
+
+// Delete removes the record under key and its owner index entry. Deleting a
+// missing key is not an error. With WithWaitReplicas it returns an error
+// matching ErrNotReplicated if the deletion may be lost in a failover.
+func (b *Backend) Delete(ctx context.Context, key string) error {
+	const op = "delete"
+	if err := b.enter(ctx, op); err != nil {
+		return err
+	}
+	if key == "" {
+		return nil
+	}
+	ctx, cancel := b.opCtx(ctx)
+	defer cancel()
+	var kb keyBuf
+	rk, h := b.sessionKey(&kb, key)
+	b.guardPending(h)
+	res, werr := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
+		return c.B().Getdel().Key(rk).Build()
+	})
+	old, err := res.ToString()
+	if err != nil {
+		if rueidis.IsRedisNil(err) {
+			b.guardDeleted(h)
+			return werr
+		}
+		return b.fail(ctx, op, err)
+	}
+	b.guardDeleted(h)
+	if rec, err := decodeRecord(old); err == nil && rec.Owner != "" {
+		b.unindex(ctx, rec.Owner, []string{h})
+	}
+	return werr
+}
+
+// enter checks what every method checks first: not closed, ctx not done.
+func (b *Backend) enter(ctx context.Context, op string) error {
+	if b.closed.Load() {
+		return fmt.Errorf("redisbackend: %s: %w: %w", op, ErrClosed, backend.ErrUnavailable)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("redisbackend: %s: %w", op, err)
+	}
+	return nil
+}
+
+// errEmptyKey is returned by the writes for an empty key; no record can
+// have one, so the reads return backend.ErrNotFound instead.
+func errEmptyKey(op string) error {
+	return fmt.Errorf("redisbackend: %s: empty key", op)
+}
+
+// guardPending, guardDeleted and guardWrote record in the guard what this
+// Backend is doing or did to the session with hash h (see guard); no-ops
+// with the cache off.
+func (b *Backend) guardPending(h string) {
+	if b.cfg.cache {
+		b.guard.set(h, guardState{kind: guardPending})
+	}
+}
+
+func (b *Backend) guardDeleted(h string) {
+	if b.cfg.cache {
+		b.guard.set(h, guardState{kind: guardDeleted})
+	}
+}
+
+func (b *Backend) guardWrote(h string, version uint64, created, idle int64) {
+	if b.cfg.cache {
+		b.guard.set(h, guardState{kind: guardWritten, version: version, created: created, idle: idle})
+	}
+}
+
+func noop() {}
+
+// opCtx applies the default operation deadline to a context without one.
+//
+// A context.WithTimeout per call costs more than a cached Load (a timer and
+// four allocations), so calls with context.Background or context.TODO,
+// which carry neither values nor cancellation, share one timeout context,
+// renewed when a quarter of the timeout has passed: their deadline lies
+// between 3/4 of the operation timeout and all of it.
+func (b *Backend) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, noop
+	}
+	if ctx == context.Background() || ctx == context.TODO() {
+		now := mono()
+		if s := b.shared.Load(); s != nil && now < s.renew {
+			return s.ctx, noop
+		}
+		// The one it replaces is released by its timer at its deadline;
+		// calls still using it are bounded by that deadline.
+		sctx, cancel := context.WithTimeout(context.Background(), b.cfg.opTimeout)
+		b.shared.Store(&sharedCtx{ctx: sctx, cancel: cancel, renew: now + int64(b.cfg.opTimeout/4)})
+		return sctx, noop
+	}
+	return context.WithTimeout(ctx, b.cfg.opTimeout)
+}
+
+// sharedCtx is the timeout context shared by calls without a context of
+// their own (see opCtx).
+type sharedCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc // called by Close
+	renew  int64              // mono nanoseconds
+}
+
+func notFound(op string) error {
+	return fmt.Errorf("redisbackend: %s: %w", op, backend.ErrNotFound)
+}
+
+// fail maps a client error: a record this package cannot read is
+// ErrCorruptRecord; everything else (connection errors, timeouts, replies
+// such as LOADING, READONLY or CLUSTERDOWN) is backend.ErrUnavailable with
+// the cause, and the context's error when it is done.
+func (b *Backend) fail(ctx context.Context, op string, err error) error {
+	if err == nil {
+		err = errors.New("no reply")
+	}
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		if msg := re.Error(); strings.HasPrefix(msg, "SKCORRUPT") || strings.HasPrefix(msg, "WRONGTYPE") {
+			return fmt.Errorf("redisbackend: %s: %w: %w", op, ErrCorruptRecord, err)
+		}
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		err = fmt.Errorf("%w: %w", cerr, err)
+	}
+	return fmt.Errorf("redisbackend: %s: %w: %w", op, backend.ErrUnavailable, err)
+}
+
+// keyBuf is stack space for building a session key.
+type keyBuf [maxPrefix + 3 + hashLen + 1]byte
+
+// sessionKey returns the Redis key of a session, <prefix>s:{<h>}, and h,
+// base64url(SHA-256(key)), as a substring of it.
+func (b *Backend) sessionKey(buf *keyBuf, key string) (rk, h string) {
+	n := len(b.cfg.prefix)
+	p := buf[:n+3+hashLen+1]
+	copy(p, b.cfg.prefix)
+	copy(p[n:], "s:{")
+	hashInto(p[n+3:], key)
+	p[len(p)-1] = '}'
+	rk = string(p)
+	return rk, rk[n+3 : n+3+hashLen]
+}
+
+// sessionKeyOf returns the Redis key of the session with hash h.
+func (b *Backend) sessionKeyOf(h string) string {
+	return b.cfg.prefix + "s:{" + h + "}"
+}
+
+// indexKey returns the Redis key of owner's index, <prefix>o:{<hash>}.
+func (b *Backend) indexKey(owner string) string {
+	var p [hashLen]byte
+	hashInto(p[:], owner)
+	return b.cfg.prefix + "o:{" + string(p[:]) + "}"
+}
