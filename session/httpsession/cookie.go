@@ -1,0 +1,71 @@
+package httpsession
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// maxCookies bounds how many cookies of our name a request may make us look
+// up (a browser may hold one per domain and path), so a client cannot turn
+// one request into many backend reads.
+const maxCookies = 3
+
+// requestIDs returns the session IDs the client sent, at most maxCookies,
+// in the order of its Cookie headers. It reads the headers itself instead
+// of through r.CookiesNamed, which allocates every cookie of the request;
+// the values need no validation here, since the Manager accepts only
+// well-formed IDs.
+func (mw *Middleware[T]) requestIDs(r *http.Request, buf *[maxCookies]string) []string {
+	ids := buf[:0]
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || name != mw.cf.name {
+				continue
+			}
+			if len(val) > 1 && val[0] == '"' && val[len(val)-1] == '"' {
+				val = val[1 : len(val)-1]
+			}
+			if val == "" {
+				continue
+			}
+			if ids = append(ids, val); len(ids) == maxCookies {
+				return ids
+			}
+		}
+	}
+	return ids
+}
+
+// newCookie is the cookie that hands id to the client.
+func (mw *Middleware[T]) newCookie(id string, absolute time.Time) *http.Cookie {
+	c := mw.baseCookie()
+	c.Value = id
+	if mw.cf.persistent {
+		c.Expires = absolute
+		// Max-Age, relative, is what current browsers use; it spares
+		// clients with a wrong clock. Expires is for the others.
+		c.MaxAge = max(1, int((time.Until(absolute)+time.Second-1)/time.Second))
+	}
+	return c
+}
+
+// expiredCookie is the cookie that makes the client forget its session ID.
+func (mw *Middleware[T]) expiredCookie() *http.Cookie {
+	c := mw.baseCookie()
+	c.MaxAge = -1 // Max-Age=0
+	c.Expires = time.Unix(0, 0)
+	return c
+}
+
+func (mw *Middleware[T]) baseCookie() *http.Cookie {
+	return &http.Cookie{
+		Name:     mw.cf.name,
+		Path:     mw.cf.path,
+		Domain:   mw.cf.domain,
+		Secure:   mw.cf.secure,
+		HttpOnly: true,
+		SameSite: mw.cf.sameSite,
+	}
+}

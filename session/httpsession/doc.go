@@ -1,0 +1,117 @@
+// Package httpsession is the net/http middleware of sessionkit: it keeps a
+// session's ID in a cookie, gives handlers the typed session of a
+// session.Manager, and stores their changes before the response starts.
+// It wraps any http.Handler, so it works with http.ServeMux and with
+// routers that take func(http.Handler) http.Handler middleware.
+//
+//	type Cart struct {
+//		Items map[string]int
+//	}
+//
+//	func main() {
+//		m, err := session.NewManager[Cart](memorybackend.New())
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		sessions, err := httpsession.New(m)
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		mux := http.NewServeMux()
+//		mux.HandleFunc("GET /cart", func(w http.ResponseWriter, r *http.Request) {
+//			s, err := sessions.Session(r) // a new visitor gets an empty, unsaved session
+//			if err != nil {
+//				http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+//				return
+//			}
+//			fmt.Fprintf(w, "%s has %d items\n", s.Owner, len(s.Data.Items))
+//		})
+//		mux.HandleFunc("POST /cart/{item}", func(w http.ResponseWriter, r *http.Request) {
+//			err := sessions.Update(r, func(c *Cart) error { // stored now, retried on conflict
+//				if c.Items == nil {
+//					c.Items = map[string]int{}
+//				}
+//				c.Items[r.PathValue("item")]++
+//				return nil
+//			})
+//			if err != nil {
+//				http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+//				return
+//			}
+//			http.Redirect(w, r, "/cart", http.StatusSeeOther)
+//		})
+//		mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+//			user := checkPassword(r) // yours
+//			if err := sessions.Login(r, user); err != nil { // new ID, same cart
+//				http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+//				return
+//			}
+//			http.Redirect(w, r, "/cart", http.StatusSeeOther)
+//		})
+//		mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+//			if err := sessions.Logout(r); err != nil {
+//				http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+//				return
+//			}
+//			http.Redirect(w, r, "/cart", http.StatusSeeOther)
+//		})
+//		// POST forms need CSRF protection; the standard library has it.
+//		h := http.NewCrossOriginProtection().Handler(sessions.Handler(mux))
+//		log.Fatal(http.ListenAndServe("127.0.0.1:8080", h))
+//	}
+//
+// The imports are
+//
+//	memorybackend "github.com/sessionkit/sessionkit/backend_memory"
+//	"github.com/sessionkit/sessionkit/session"
+//	"github.com/sessionkit/sessionkit/session/httpsession"
+//
+// # Reading and changing the session
+//
+// Session loads the session on its first call; a request that never calls
+// a method of the Middleware costs no cookie parsing and no backend call.
+// A visitor without a (live) session gets a new session that lives only in
+// memory, so anonymous traffic that only reads creates nothing and gets no
+// cookie. Data changes go through Modify (stored once, before the
+// response starts) or Update (stored at once, retried on conflict); owner
+// changes go through Login, Logout and LogoutEverywhere. Changes are
+// tracked by these calls, not by comparing data: a change made directly to
+// the session that Session returns is not stored on its own.
+//
+// The idle deadline needs no cookie: session.Manager.Get moves it in the
+// store when it is due (see session.WithTouchInterval), and the cookie
+// expires with the absolute deadline, which never moves. So the cookie is
+// sent only when the ID changes: on the first store of a new session, on
+// Login, and (expired) on Logout.
+//
+// # Cookie
+//
+// The cookie carries only the session ID. Defaults, each with its option:
+// name "session" (WithCookieName), no Domain, so host-only (WithDomain),
+// Path=/ (WithPath), HttpOnly (always), Secure (WithSecure),
+// SameSite=Lax (WithSameSite), and persistent: Expires and Max-Age at the
+// session's absolute deadline (WithPersistent). An unknown, expired or
+// malformed cookie is no error: the request gets a new session.
+//
+// # When the response has started
+//
+// The ResponseWriter that Handler passes on stores the changes and adds
+// the Set-Cookie header when the handler first calls WriteHeader, Write,
+// Flush or ReadFrom, so a streaming handler gets its cookie too. Changes
+// made after that are stored when the handler returns if the session was
+// stored already (its cookie is with the client). A new session can no
+// longer get a cookie then: Modify and Update return an error matching
+// ErrHeadersWritten, and so does Login, which then does nothing. Logout
+// still destroys the session and reports ErrHeadersWritten because the
+// cookie could not be expired. Call these before writing.
+//
+// # Errors
+//
+// A change that cannot be stored never passes silently. If storing before
+// the response fails — the store is down, the data exceeds the Manager's
+// limit, or a concurrent request of the same session saved first
+// (session.ErrConflict) — the error handler (WithErrorHandler; by default
+// a log line and 500 Internal Server Error) answers instead of the
+// handler, whose writes then fail. A failure after the response started
+// goes to the error handler with an error matching ErrHeadersWritten.
+package httpsession

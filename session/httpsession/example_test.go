@@ -1,0 +1,172 @@
+package httpsession_test
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+
+	memorybackend "github.com/sessionkit/sessionkit/backend_memory"
+	"github.com/sessionkit/sessionkit/session"
+	"github.com/sessionkit/sessionkit/session/httpsession"
+)
+
+// Basket is the typed session data of the examples.
+type Basket struct {
+	Items map[string]int
+}
+
+// newShop builds the example application: a cart, log in, log out.
+func newShop(sessions *httpsession.Middleware[Basket]) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /cart", func(w http.ResponseWriter, r *http.Request) {
+		s, err := sessions.Session(r)
+		if err != nil {
+			http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		who := s.Owner
+		if who == "" {
+			who = "guest"
+		}
+		fmt.Fprintf(w, "%s: %d apples", who, s.Data.Items["apple"])
+	})
+	mux.HandleFunc("POST /cart/{item}", func(w http.ResponseWriter, r *http.Request) {
+		err := sessions.Update(r, func(b *Basket) error {
+			if b.Items == nil {
+				b.Items = map[string]int{}
+			}
+			b.Items[r.PathValue("item")]++
+			return nil
+		})
+		if err != nil {
+			http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		http.Redirect(w, r, "/cart", http.StatusSeeOther)
+	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		// Check the password first; then:
+		if err := sessions.Login(r, r.FormValue("user")); err != nil {
+			http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		http.Redirect(w, r, "/cart", http.StatusSeeOther)
+	})
+	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+		if err := sessions.Logout(r); err != nil {
+			http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		http.Redirect(w, r, "/cart", http.StatusSeeOther)
+	})
+	mux.HandleFunc("POST /logout-everywhere", func(w http.ResponseWriter, r *http.Request) {
+		n, err := sessions.LogoutEverywhere(r)
+		if err != nil {
+			http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ended %d sessions", n)
+	})
+	// Forms are POST: protect them from cross-site requests.
+	return http.NewCrossOriginProtection().Handler(sessions.Handler(mux))
+}
+
+// visit sends a request as browser, follows redirects, and prints the
+// final body and whether a cookie came back on the way.
+func visit(browser *http.Client, method, base, path string) {
+	resp, err := browser.Do(must(http.NewRequest(method, base+path, nil)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	cookie := ""
+	for r := resp; r != nil; r = r.Request.Response {
+		if len(r.Header.Values("Set-Cookie")) > 0 {
+			cookie = " (cookie set)"
+		}
+	}
+	fmt.Printf("%-4s %-20s → %s%s\n", method, path, body, cookie)
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		log.Fatal(err)
+	}
+	return v
+}
+
+func newBrowser() *http.Client {
+	return &http.Client{Jar: must(cookiejar.New(nil))}
+}
+
+func Example() {
+	store := memorybackend.New()
+	defer store.Close()
+	m := must(session.NewManager[Basket](store))
+	sessions := must(httpsession.New(m))
+	srv := httptest.NewServer(newShop(sessions))
+	defer srv.Close()
+
+	browser := newBrowser()
+	visit(browser, "GET", srv.URL, "/cart")        // reads only: no session, no cookie
+	visit(browser, "POST", srv.URL, "/cart/apple") // creates the session
+	visit(browser, "POST", srv.URL, "/cart/apple")
+	visit(browser, "POST", srv.URL, "/login?user=ada") // new ID, same cart
+	visit(browser, "POST", srv.URL, "/logout")
+	// Output:
+	// GET  /cart                → guest: 0 apples
+	// POST /cart/apple          → guest: 1 apples (cookie set)
+	// POST /cart/apple          → guest: 2 apples
+	// POST /login?user=ada      → ada: 2 apples (cookie set)
+	// POST /logout              → guest: 0 apples (cookie set)
+}
+
+func ExampleMiddleware_LogoutEverywhere() {
+	store := memorybackend.New()
+	defer store.Close()
+	m := must(session.NewManager[Basket](store))
+	sessions := must(httpsession.New(m))
+	srv := httptest.NewServer(newShop(sessions))
+	defer srv.Close()
+
+	laptop, phone := newBrowser(), newBrowser()
+	visit(laptop, "POST", srv.URL, "/login?user=ada")
+	visit(phone, "POST", srv.URL, "/login?user=ada")
+	visit(phone, "POST", srv.URL, "/cart/apple")
+	visit(laptop, "POST", srv.URL, "/logout-everywhere")
+	visit(phone, "GET", srv.URL, "/cart")
+	// Output:
+	// POST /login?user=ada      → ada: 0 apples (cookie set)
+	// POST /login?user=ada      → ada: 0 apples (cookie set)
+	// POST /cart/apple          → ada: 1 apples
+	// POST /logout-everywhere   → ended 2 sessions (cookie set)
+	// GET  /cart                → guest: 0 apples
+}
+
+func ExampleWithErrorHandler() {
+	store := memorybackend.New()
+	defer store.Close()
+	m := must(session.NewManager[Basket](store, session.WithMaxPayload(64)))
+	sessions := must(httpsession.New(m,
+		httpsession.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+			fmt.Println("not stored:", strings.Contains(err.Error(), "payload too large"))
+			http.Error(w, "please try again", http.StatusInternalServerError)
+		})))
+	h := sessions.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sessions.Modify(r, func(b *Basket) {
+			b.Items = map[string]int{strings.Repeat("x", 100): 1}
+		})
+		io.WriteString(w, "added") // the error handler answers instead
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
+	fmt.Print(rec.Code, " ", rec.Body.String())
+	// Output:
+	// not stored: true
+	// 500 please try again
+}

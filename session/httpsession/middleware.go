@@ -1,0 +1,272 @@
+package httpsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/sessionkit/sessionkit/session"
+)
+
+// Middleware connects a session.Manager to net/http: Handler finds the
+// request's session through a cookie, the handler reads and changes it
+// with the methods below, and the changes are stored before the response
+// starts. A Middleware is safe for concurrent use; build it with New.
+type Middleware[T any] struct {
+	m  *session.Manager[T]
+	cf config
+}
+
+// New returns a Middleware that keeps the sessions of m in a cookie
+// (options: WithCookieName, WithDomain, WithPath, WithSecure, WithSameSite,
+// WithPersistent, WithErrorHandler). It returns an error if m is nil or the
+// options cannot work together, such as an invalid cookie name or
+// SameSite=None without Secure.
+func New[T any](m *session.Manager[T], opts ...Option) (*Middleware[T], error) {
+	if m == nil {
+		return nil, errors.New("httpsession: manager is nil")
+	}
+	cf, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Middleware[T]{m: m, cf: cf}, nil
+}
+
+// Manager returns the Manager the Middleware stores sessions with, for
+// what the Middleware does not wrap (ListByOwner, Revoke, GetFresh).
+func (mw *Middleware[T]) Manager() *session.Manager[T] { return mw.m }
+
+// Handler returns next wrapped so that its requests have a session. It
+// costs nothing but a few small allocations until the handler asks for the
+// session: the cookie is read and the backend asked only then.
+//
+// The session is stored, and its cookie set, when the handler first calls
+// WriteHeader, Write, Flush or ReadFrom on the ResponseWriter (so before the
+// first byte of the response), or when it returns without writing. Changes
+// made after the response started are stored when the handler returns if
+// the session already existed; a new session changed that late cannot be
+// stored, since its cookie could no longer reach the client, and the error
+// handler sees an error matching ErrHeadersWritten. A handler that panics
+// stores nothing. A client that goes away mid-request does not cancel the
+// save: it runs with the request's context without its cancellation, and
+// the backend's own timeouts bound it.
+//
+// The ResponseWriter passed to next implements http.Flusher and
+// io.ReaderFrom and has an Unwrap method, so http.ResponseController
+// reaches the underlying writer (Hijack, deadlines, full duplex). A
+// hijacked connection sends no cookie.
+func (mw *Middleware[T]) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rs := &response[T]{w: w, mw: mw}
+		rs.r = r.WithContext(context.WithValue(r.Context(), mw, rs))
+		next.ServeHTTP(rs, rs.r)
+		rs.finish()
+	})
+}
+
+func (mw *Middleware[T]) response(r *http.Request) (*response[T], error) {
+	rs, ok := r.Context().Value(mw).(*response[T])
+	if !ok {
+		return nil, ErrNoMiddleware
+	}
+	return rs, nil
+}
+
+// Session returns the request's session, loading it on the first call.
+// If the request carries no cookie, or one that names no live session
+// (unknown, expired, destroyed, malformed), it is a new session that
+// exists only in memory: its ID is "", its Owner "" and its Data the zero
+// T, and it is stored, and the cookie set, only if the handler changes it.
+// An error means the store failed (it may match backend.ErrUnavailable or
+// session.ErrCorrupt), never that the client sent something wrong. A
+// stored session that cannot be decoded (session.ErrCorrupt, say after an
+// incompatible change of T) stays an error until the handler calls Logout,
+// which needs no decoding and leaves the request a new session.
+//
+// The result is for reading. Change Data through Modify or Update, and
+// Owner through Login and Logout: changes made directly to the returned
+// session are not tracked, so they may be stored along with such a call,
+// or lost.
+func (mw *Middleware[T]) Session(r *http.Request) (*session.Session[T], error) {
+	rs, err := mw.response(r)
+	if err != nil {
+		return nil, err
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if err := rs.load(r.Context()); err != nil {
+		return nil, err
+	}
+	return rs.sess, nil
+}
+
+// Modify calls fn on the session's data and marks the session changed, so
+// that it is stored (created, for a new visitor) before the response
+// starts. For a new visitor, after the response started, it returns an
+// error matching ErrHeadersWritten without calling fn. The store checks that nobody saved the session since it was
+// loaded: if a concurrent request of the same session did, the error
+// handler answers with an error matching session.ErrConflict. Use Update
+// where concurrent requests are expected. fn must not call methods of the
+// Middleware.
+func (mw *Middleware[T]) Modify(r *http.Request, fn func(data *T)) error {
+	rs, err := mw.response(r)
+	if err != nil {
+		return err
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if err := rs.load(r.Context()); err != nil {
+		return err
+	}
+	if rs.started && !rs.stored {
+		return fmt.Errorf("httpsession: modify: a new session cannot get its cookie: %w", ErrHeadersWritten)
+	}
+	fn(&rs.sess.Data)
+	rs.dirty = true
+	return nil
+}
+
+// Update changes the session's data now, with session.Manager.Update: it
+// reads the stored session, calls fn on its data and writes the result,
+// again while concurrent requests of the same session write in between, so
+// no change is lost. Changes made before with Modify are stored first. For
+// a new visitor Update creates the session. If fn returns an error nothing
+// is stored and Update returns it. fn may run more than once and must not
+// call methods of the Middleware.
+func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
+	rs, err := mw.response(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if err := rs.load(ctx); err != nil {
+		return err
+	}
+	if !rs.stored {
+		if rs.started {
+			return fmt.Errorf("httpsession: update: a new session cannot get its cookie: %w", ErrHeadersWritten)
+		}
+		data := rs.sess.Data
+		if err := fn(&data); err != nil {
+			return err
+		}
+		s, err := mw.m.Create(ctx, rs.sess.Owner, data)
+		if err != nil {
+			return fmt.Errorf("httpsession: update: %w", err)
+		}
+		rs.set(s)
+		return nil
+	}
+	if err := rs.save(ctx, false); err != nil {
+		return fmt.Errorf("httpsession: update: %w", err)
+	}
+	s, err := mw.m.Update(ctx, rs.sess.ID, func(s *session.Session[T]) error { return fn(&s.Data) })
+	if err != nil {
+		return fmt.Errorf("httpsession: update: %w", err)
+	}
+	*rs.sess = *s
+	return nil
+}
+
+// Login makes owner the owner of the session and gives it a new ID, which
+// ends the old one (session fixation): it calls session.Manager.Renew, or
+// Create for a new visitor, at once, and the new cookie goes out with the
+// response. An anonymous session, or one of the same owner (a privilege
+// change), keeps its data, changes made with Modify included. A session
+// of another owner is destroyed instead, so that owner's data never passes
+// to the next user of the browser, and owner starts with the zero T; set
+// the new user's data with Modify after Login. Call Login before writing
+// the response; afterwards it returns ErrHeadersWritten and does nothing.
+func (mw *Middleware[T]) Login(r *http.Request, owner string) error {
+	if owner == "" {
+		return errors.New("httpsession: login: owner is empty (use Logout)")
+	}
+	rs, err := mw.response(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.started {
+		return fmt.Errorf("httpsession: login: %w", ErrHeadersWritten)
+	}
+	if err := rs.load(ctx); err != nil {
+		return err
+	}
+	s := rs.sess
+	if rs.stored && s.Owner != "" && s.Owner != owner {
+		if err := mw.m.Destroy(ctx, s.ID); err != nil {
+			return fmt.Errorf("httpsession: login: %w", err)
+		}
+		rs.reset()
+	}
+	if rs.stored {
+		prev := s.Owner
+		s.Owner = owner
+		err := mw.m.Renew(ctx, s)
+		switch {
+		case err == nil:
+			rs.dirty = false
+			rs.cookie = mw.newCookie(s.ID, s.AbsoluteDeadline)
+			return nil
+		case !errors.Is(err, session.ErrNotFound):
+			s.Owner = prev
+			return fmt.Errorf("httpsession: login: %w", err)
+		}
+		// Gone meanwhile (expired, logged out elsewhere): start afresh
+		// with the data at hand.
+		rs.stored = false
+	}
+	ns, err := mw.m.Create(ctx, owner, s.Data)
+	if err != nil {
+		return fmt.Errorf("httpsession: login: %w", err)
+	}
+	rs.set(ns)
+	return nil
+}
+
+// Logout destroys the session and expires its cookie. Afterwards the
+// request has a new, empty session, stored only if changed. If the
+// response had already started, the session is destroyed all the same
+// but the cookie stays with the client (harmlessly: it names no session),
+// and Logout returns an error matching ErrHeadersWritten.
+func (mw *Middleware[T]) Logout(r *http.Request) error {
+	rs, err := mw.response(r)
+	if err != nil {
+		return err
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.destroy(r.Context(), "logout")
+}
+
+// LogoutEverywhere destroys every session of the session's owner — on all
+// devices and all instances — then does what Logout does. It returns how
+// many sessions of the owner it destroyed. For an anonymous session it is
+// Logout and returns 0. The backend must implement backend.OwnerIndex,
+// otherwise the error matches session.ErrUnsupported and nothing is
+// destroyed.
+func (mw *Middleware[T]) LogoutEverywhere(r *http.Request) (int, error) {
+	rs, err := mw.response(r)
+	if err != nil {
+		return 0, err
+	}
+	ctx := r.Context()
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if err := rs.load(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	if owner := rs.sess.Owner; owner != "" {
+		if n, err = mw.m.DestroyByOwner(ctx, owner); err != nil {
+			return n, fmt.Errorf("httpsession: logout everywhere: %w", err)
+		}
+	}
+	return n, rs.destroy(ctx, "logout everywhere")
+}

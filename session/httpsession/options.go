@@ -1,0 +1,132 @@
+package httpsession
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// Option configures a Middleware. Options are applied in order; the last
+// one of a kind wins. New validates the result as a whole.
+type Option func(*config)
+
+// ErrorHandler answers a request whose session could not be stored. err
+// says why; it matches ErrHeadersWritten when the response had already
+// started, so that only logging is left to do. See WithErrorHandler.
+type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+
+type config struct {
+	name       string
+	domain     string
+	path       string
+	secure     bool
+	sameSite   http.SameSite
+	persistent bool
+	onError    ErrorHandler
+}
+
+// DefaultCookieName is the name of the session cookie unless WithCookieName
+// says otherwise.
+const DefaultCookieName = "session"
+
+// WithCookieName sets the name of the session cookie. It must be a valid
+// cookie name; a name with the prefix __Host- requires the Secure attribute,
+// the path "/" and no domain, and __Secure- requires Secure. Default:
+// "session".
+func WithCookieName(name string) Option { return func(c *config) { c.name = name } }
+
+// WithDomain sets the cookie's Domain attribute, which makes the browser
+// send the cookie to that domain and its subdomains. Default: "" (no
+// attribute: the cookie goes back only to the host that set it).
+func WithDomain(domain string) Option { return func(c *config) { c.domain = domain } }
+
+// WithPath sets the cookie's Path attribute. Default: "/".
+func WithPath(path string) Option { return func(c *config) { c.path = path } }
+
+// WithSecure sets the cookie's Secure attribute, which keeps browsers from
+// sending the cookie over plain HTTP (Chrome and Firefox, not Safari,
+// make an exception for http://localhost and loopback addresses). Turn it
+// off only for plain-HTTP development; never in production. Default: true.
+func WithSecure(secure bool) Option { return func(c *config) { c.secure = secure } }
+
+// WithSameSite sets the cookie's SameSite attribute. http.SameSiteNoneMode
+// requires Secure; http.SameSiteDefaultMode leaves the attribute out.
+// Default: http.SameSiteLaxMode.
+func WithSameSite(mode http.SameSite) Option { return func(c *config) { c.sameSite = mode } }
+
+// WithPersistent chooses between a persistent cookie, which expires when
+// the session's absolute deadline passes and so survives a browser restart,
+// and a browser-session cookie without Expires and Max-Age, which the
+// browser drops when it closes. Either way the server ends the session at
+// its idle and absolute deadlines; the cookie never outlives the absolute
+// one, and since that deadline never moves the cookie is sent only when the
+// session ID changes. Default: true.
+func WithPersistent(persistent bool) Option { return func(c *config) { c.persistent = persistent } }
+
+// WithErrorHandler sets the function that answers a request whose session
+// changes could not be stored: a backend error, a payload over the
+// Manager's limit, or session.ErrConflict when a concurrent request of the
+// same session saved first (handlers that expect such races use
+// Middleware.Update, which retries). It runs before the first byte of the
+// response and replaces the handler's response; the handler's later writes
+// fail. If the save happens after the response started (see
+// Middleware.Handler), err matches ErrHeadersWritten and the status can no
+// longer change. Default: DefaultErrorHandler.
+func WithErrorHandler(h ErrorHandler) Option { return func(c *config) { c.onError = h } }
+
+// DefaultErrorHandler logs err with slog.Default at level Error and, unless
+// err matches ErrHeadersWritten, answers 500 Internal Server Error. It never
+// shows err to the client.
+func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	slog.Default().ErrorContext(r.Context(), "httpsession: session not stored",
+		"method", r.Method, "path", r.URL.Path, "err", err)
+	if !errors.Is(err, ErrHeadersWritten) {
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	}
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		name:       DefaultCookieName,
+		path:       "/",
+		secure:     true,
+		sameSite:   http.SameSiteLaxMode,
+		persistent: true,
+		onError:    DefaultErrorHandler,
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	var errs []error
+	probe := http.Cookie{Name: c.name, Value: "x", Domain: c.domain, Path: c.path}
+	if err := probe.Valid(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.path == "" || !strings.HasPrefix(c.path, "/") {
+		errs = append(errs, fmt.Errorf("path %q must start with /", c.path))
+	}
+	switch c.sameSite {
+	case http.SameSiteDefaultMode, http.SameSiteLaxMode, http.SameSiteStrictMode:
+	case http.SameSiteNoneMode:
+		if !c.secure {
+			errs = append(errs, errors.New("SameSite=None requires Secure (browsers reject the cookie otherwise)"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("unknown SameSite mode %d", c.sameSite))
+	}
+	if strings.HasPrefix(c.name, "__Secure-") && !c.secure {
+		errs = append(errs, fmt.Errorf("cookie name %q requires Secure", c.name))
+	}
+	if strings.HasPrefix(c.name, "__Host-") && (!c.secure || c.path != "/" || c.domain != "") {
+		errs = append(errs, fmt.Errorf("cookie name %q requires Secure, path / and no domain", c.name))
+	}
+	if c.onError == nil {
+		errs = append(errs, errors.New("error handler is nil"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("httpsession: invalid options: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,247 @@
+package httpsession
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/sessionkit/sessionkit/session"
+)
+
+// response is the per-request state of a Middleware and the ResponseWriter
+// its handler writes to: one allocation for both.
+type response[T any] struct {
+	w  http.ResponseWriter
+	r  *http.Request // carries rs in its context
+	mw *Middleware[T]
+
+	mu      sync.Mutex
+	sess    *session.Session[T] // nil until loaded
+	stored  bool                // sess exists in the store under sess.ID
+	dirty   bool                // sess has changes the store lacks
+	cookie  *http.Cookie        // to send with the response headers
+	started bool                // begin ran: the headers are out
+	failed  error               // the error handler replaced the response
+}
+
+var (
+	_ http.ResponseWriter = (*response[int])(nil)
+	_ http.Flusher        = (*response[int])(nil)
+	_ io.ReaderFrom       = (*response[int])(nil)
+	_ io.StringWriter     = (*response[int])(nil)
+)
+
+// load finds the session the client's cookie names, once. rs.mu is held.
+func (rs *response[T]) load(ctx context.Context) error {
+	if rs.sess != nil {
+		return nil
+	}
+	var buf [maxCookies]string
+	for _, id := range rs.mw.requestIDs(rs.r, &buf) {
+		s, err := rs.mw.m.Get(ctx, id)
+		if err == nil {
+			rs.sess, rs.stored = s, true
+			return nil
+		}
+		if !errors.Is(err, session.ErrNotFound) {
+			return fmt.Errorf("httpsession: load: %w", err)
+		}
+	}
+	rs.sess = new(session.Session[T])
+	return nil
+}
+
+// set makes s, just written to the store under a new ID, the request's
+// session. rs.mu is held.
+func (rs *response[T]) set(s *session.Session[T]) {
+	if rs.sess == nil {
+		rs.sess = s
+	} else {
+		*rs.sess = *s // the handler may hold rs.sess
+	}
+	rs.stored, rs.dirty = true, false
+	rs.cookie = rs.mw.newCookie(s.ID, s.AbsoluteDeadline)
+}
+
+// reset makes the request's session a new, empty one. rs.mu is held.
+func (rs *response[T]) reset() {
+	if rs.sess == nil {
+		rs.sess = new(session.Session[T])
+	} else {
+		*rs.sess = session.Session[T]{}
+	}
+	rs.stored, rs.dirty = false, false
+}
+
+// save stores the session's changes, if any. A new session is created,
+// unless the headers are out (late) and its cookie could not be sent.
+// rs.mu is held.
+func (rs *response[T]) save(ctx context.Context, late bool) error {
+	if !rs.dirty {
+		return nil
+	}
+	if rs.stored {
+		if err := rs.mw.m.Save(ctx, rs.sess); err != nil {
+			return fmt.Errorf("httpsession: %w", err)
+		}
+		rs.dirty = false
+		return nil
+	}
+	if late {
+		return fmt.Errorf("httpsession: a new session was changed after the response started: %w", ErrHeadersWritten)
+	}
+	s, err := rs.mw.m.Create(ctx, rs.sess.Owner, rs.sess.Data)
+	if err != nil {
+		return fmt.Errorf("httpsession: %w", err)
+	}
+	rs.set(s)
+	return nil
+}
+
+// destroy ends the request's session and every session the client's
+// cookies name, and expires the cookie. rs.mu is held.
+func (rs *response[T]) destroy(ctx context.Context, op string) error {
+	var buf [maxCookies]string
+	ids := rs.mw.requestIDs(rs.r, &buf)
+	if rs.sess != nil && rs.stored {
+		ids = append(ids, rs.sess.ID)
+	}
+	for i, id := range ids {
+		if slices.Contains(ids[:i], id) {
+			continue
+		}
+		if err := rs.mw.m.Destroy(ctx, id); err != nil {
+			return fmt.Errorf("httpsession: %s: %w", op, err)
+		}
+	}
+	hadCookie := len(ids) > 0 || rs.cookie != nil
+	rs.reset()
+	rs.cookie = nil
+	if rs.started {
+		return fmt.Errorf("httpsession: %s: the session is destroyed but its cookie cannot be expired: %w", op, ErrHeadersWritten)
+	}
+	if hadCookie {
+		rs.cookie = rs.mw.expiredCookie()
+	}
+	return nil
+}
+
+// begin runs before the first byte of the response: it stores pending
+// changes and adds the Set-Cookie header; if storing fails, the error
+// handler answers instead and begin returns the error that the handler's
+// writes get from then on. Only the first call does anything.
+func (rs *response[T]) begin() error {
+	rs.mu.Lock()
+	if rs.started {
+		err := rs.failed
+		rs.mu.Unlock()
+		return err
+	}
+	var err error
+	if rs.dirty {
+		err = rs.save(rs.saveContext(), false)
+	}
+	rs.started = true
+	if rs.cookie != nil {
+		// Also on failure: a Login or Logout before it did take place.
+		http.SetCookie(rs.w, rs.cookie)
+		rs.cookie = nil
+	}
+	if err != nil {
+		rs.failed = fmt.Errorf("httpsession: response replaced by the error handler: %w", err)
+	}
+	rs.mu.Unlock()
+	if err != nil {
+		rs.mw.cf.onError(rs.w, rs.r, err)
+		return rs.failed
+	}
+	return nil
+}
+
+// finish runs when the handler returned: it stores what begin has not.
+func (rs *response[T]) finish() {
+	rs.mu.Lock()
+	if !rs.started {
+		rs.mu.Unlock()
+		_ = rs.begin() // begin calls the error handler
+		return
+	}
+	var err error
+	if rs.failed == nil && rs.dirty {
+		err = rs.save(rs.saveContext(), true)
+	}
+	rs.mu.Unlock()
+	if err != nil {
+		if !errors.Is(err, ErrHeadersWritten) {
+			err = fmt.Errorf("%w: %w", ErrHeadersWritten, err)
+		}
+		rs.mw.cf.onError(rs.w, rs.r, err)
+	}
+}
+
+// saveContext is the context of the save at the start or end of the
+// response: the request's, but not canceled when the client goes away, so
+// that what the handler did is stored all the same. The backend's own
+// timeouts bound it.
+func (rs *response[T]) saveContext() context.Context {
+	return context.WithoutCancel(rs.r.Context())
+}
+
+// Header returns the underlying writer's header map.
+func (rs *response[T]) Header() http.Header { return rs.w.Header() }
+
+// WriteHeader stores the session and sets its cookie, then writes the
+// header. Informational (1xx) headers pass through untouched.
+func (rs *response[T]) WriteHeader(code int) {
+	if code >= 100 && code <= 199 && code != http.StatusSwitchingProtocols {
+		rs.w.WriteHeader(code)
+		return
+	}
+	if rs.begin() != nil {
+		return
+	}
+	rs.w.WriteHeader(code)
+}
+
+// Write stores the session and sets its cookie before the first byte.
+func (rs *response[T]) Write(p []byte) (int, error) {
+	if err := rs.begin(); err != nil {
+		return 0, err
+	}
+	return rs.w.Write(p)
+}
+
+// WriteString is Write without a conversion to []byte.
+func (rs *response[T]) WriteString(s string) (int, error) {
+	if err := rs.begin(); err != nil {
+		return 0, err
+	}
+	return io.WriteString(rs.w, s)
+}
+
+// ReadFrom is Write for io.Copy, keeping the underlying writer's
+// io.ReaderFrom (sendfile) in use.
+func (rs *response[T]) ReadFrom(src io.Reader) (int64, error) {
+	if err := rs.begin(); err != nil {
+		return 0, err
+	}
+	return io.Copy(rs.w, src)
+}
+
+// Flush stores the session and sets its cookie, then flushes.
+func (rs *response[T]) Flush() { _ = rs.FlushError() }
+
+// FlushError is Flush with an error, for http.ResponseController.
+func (rs *response[T]) FlushError() error {
+	if err := rs.begin(); err != nil {
+		return err
+	}
+	return http.NewResponseController(rs.w).Flush()
+}
+
+// Unwrap returns the underlying ResponseWriter, for http.ResponseController.
+func (rs *response[T]) Unwrap() http.ResponseWriter { return rs.w }
