@@ -1,0 +1,91 @@
+// Command sessiondemo shows sessionkit at work: two instances of a small
+// web application in one process, on two loopback ports, sharing their
+// sessions through one store.
+//
+//	go run ./cmd/sessiondemo
+//
+// prints two URLs, http://127.0.0.1:8081/ (instance A) and
+// http://127.0.0.1:8082/ (instance B). Log in on one, open the other: the
+// same session is there, since cookies are not port-specific and both
+// instances read the same store. The page shows the typed session (name,
+// login time, a counter), the instance that served it, your sessions on
+// all devices (log in from a second browser or a private window) with a
+// button to log out each one, and buttons to log out and to log out
+// everywhere. Ctrl-C stops it.
+//
+// Flags:
+//
+//	-addr1, -addr2  listen addresses (default 127.0.0.1:8081 and 127.0.0.1:8082;
+//	                a busy default port is replaced by a free one, an address
+//	                given on the command line is not)
+//	-redis URL      store sessions in Redis instead of memory, e.g.
+//	                redis://127.0.0.1:6379, a Sentinel group with
+//	                redis://127.0.0.1:26379?master_set=mymaster, a Cluster with
+//	                redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002
+//	                (rueidis.ParseURL); each instance gets its own client and
+//	                client-side cache, as separate processes would
+//	-walkthrough    print a walkthrough of the session lifecycle over the
+//	                in-memory backend and exit
+//
+// # Cookies over plain HTTP
+//
+// The demo serves plain HTTP. The library's session cookie is Secure by
+// default, and a Secure cookie set over plain HTTP is dropped by some
+// browsers (Safari, older ones) even on a loopback address, so the demo
+// turns Secure off — only for a listener on a loopback address, where the
+// cookie never leaves the machine. On any other address it keeps Secure on
+// and warns that browsers will not keep the cookie without TLS in front.
+// Real deployments serve HTTPS and keep the default.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Default listen addresses of the two instances.
+const (
+	defaultAddr1 = "127.0.0.1:8081"
+	defaultAddr2 = "127.0.0.1:8082"
+)
+
+func main() {
+	walk := flag.Bool("walkthrough", false, "print a walkthrough of the session lifecycle over the in-memory backend and exit")
+	addr1 := flag.String("addr1", defaultAddr1, "listen address of instance A")
+	addr2 := flag.String("addr2", defaultAddr2, "listen address of instance B")
+	redisURL := flag.String("redis", "", "store sessions in Redis at this URL (redis://host:port; ?master_set= for Sentinel, ?addr= for more Cluster nodes) instead of in memory")
+	flag.Parse()
+	if *walk {
+		if err := walkthrough(context.Background(), os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "sessiondemo:", err)
+			os.Exit(1)
+		}
+		return
+	}
+
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	cfg := config{
+		Addrs:    []string{*addr1, *addr2},
+		AnyPort:  []bool{!set["addr1"], !set["addr2"]},
+		RedisURL: *redisURL,
+		Log:      os.Stderr,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, cfg, func(urls []string) {
+		fmt.Printf("sessiondemo: sessions in %s\n", storeName(cfg.RedisURL))
+		for i, u := range urls {
+			fmt.Printf("  instance %s: %s\n", instanceName(i), u)
+		}
+		fmt.Println("Log in on one, open the other; a second browser is a second device. Ctrl-C stops.")
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sessiondemo:", err)
+		os.Exit(1)
+	}
+}

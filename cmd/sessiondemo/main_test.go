@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/internal/redistest"
+)
+
+// startDemo runs the demo's two instances on free loopback ports until
+// the test ends and returns their URLs.
+func startDemo(t *testing.T, redisURL string) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	urlc := make(chan []string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, RedisURL: redisURL},
+			func(urls []string) { urlc <- urls })
+	}()
+	var urls []string
+	select {
+	case urls = <-urlc:
+	case err := <-done:
+		cancel()
+		t.Fatalf("run: %v", err)
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("the demo did not start within 20s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err, "run after Ctrl-C")
+		case <-time.After(10 * time.Second):
+			t.Error("the demo did not shut down within 10s")
+		}
+	})
+	require.Len(t, urls, 2)
+	return urls
+}
+
+func TestTwoInstancesMemory(t *testing.T) {
+	testTwoInstances(t, startDemo(t, ""))
+}
+
+func TestTwoInstancesRedis(t *testing.T) {
+	srv := redistest.Standalone(t)
+	testTwoInstances(t, startDemo(t, "redis://"+srv.Addr))
+}
+
+// The -redis flag takes a Cluster as seed addresses in one URL.
+func TestTwoInstancesRedisCluster(t *testing.T) {
+	c := redistest.NewCluster(t)
+	u := "redis://" + c.Addrs[0] + "?addr=" + c.Addrs[1] + "&addr=" + c.Addrs[2]
+	testTwoInstances(t, startDemo(t, u))
+}
+
+// The -redis flag takes a Sentinel group as the sentinels' address and
+// the master set's name.
+func TestTwoInstancesRedisSentinel(t *testing.T) {
+	g := redistest.NewSentinel(t)
+	u := "redis://" + g.SentinelAddrs[0] + "?master_set=" + g.MasterName
+	testTwoInstances(t, startDemo(t, u))
+}
+
+// client is one device: a client with its own cookie jar.
+type client struct {
+	t *testing.T
+	c *http.Client
+}
+
+func newBrowser(t *testing.T) *client {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &client{t: t, c: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+}
+
+// post submits a form and follows the redirect; it returns the final
+// status and body.
+func (b *client) post(base, path string, form url.Values) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.PostForm(base+strings.TrimPrefix(path, "/"), form)
+	require.NoError(b.t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(b.t, err)
+	return resp.StatusCode, string(body)
+}
+
+func (b *client) get(base, path string) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(base + strings.TrimPrefix(path, "/"))
+	require.NoError(b.t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(b.t, err)
+	return resp.StatusCode, string(body)
+}
+
+func (b *client) whoami(base string) whoamiReply {
+	b.t.Helper()
+	code, body := b.get(base, "/whoami")
+	require.Equal(b.t, http.StatusOK, code, body)
+	var w whoamiReply
+	require.NoError(b.t, json.Unmarshal([]byte(body), &w), body)
+	return w
+}
+
+// cookies is how many cookies the browser holds for base.
+func (b *client) cookies(base string) int {
+	u, err := url.Parse(base)
+	require.NoError(b.t, err)
+	return len(b.c.Jar.Cookies(u))
+}
+
+// eventually checks cond until it holds, for up to 2s: with Redis each
+// instance has its own client-side cache, which learns of another
+// instance's write from Redis's invalidation push, about one round trip
+// later.
+func eventually(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	assert.Eventually(t, cond, 2*time.Second, 5*time.Millisecond, msg)
+}
+
+func testTwoInstances(t *testing.T, urls []string) {
+	a, b := urls[0], urls[1]
+	laptop, phone, other := newBrowser(t), newBrowser(t), newBrowser(t)
+
+	// A first visit creates nothing.
+	code, page := laptop.get(a, "/")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, page, "Not logged in")
+	assert.Contains(t, page, "instance A")
+	assert.Zero(t, laptop.cookies(a), "no cookie for a visit that only reads")
+
+	// Log in on A; the session is on B too.
+	code, page = laptop.post(a, "/login", url.Values{"name": {"Ada"}})
+	require.Equal(t, http.StatusOK, code, page)
+	assert.Contains(t, page, "Hello, Ada")
+	assert.Contains(t, page, "You are logged in")
+	wa := laptop.whoami(a)
+	assert.Equal(t, "A", wa.Instance)
+	assert.Equal(t, "ada", wa.Owner)
+	eventually(t, func() bool {
+		wb := laptop.whoami(b)
+		return wb.Instance == "B" && wb.Owner == "ada" && wb.Handle == wa.Handle
+	}, "the session of A is seen on B")
+	_, page = laptop.get(b, "/")
+	assert.Contains(t, page, "Hello, Ada")
+	assert.Contains(t, page, "instance B")
+
+	// The counter counts on both.
+	laptop.post(a, "/inc", nil)
+	laptop.post(b, "/inc", nil)
+	laptop.post(a, "/inc", nil)
+	for _, base := range urls {
+		eventually(t, func() bool { return laptop.whoami(base).Counter == 3 }, "counter 3 on "+base)
+	}
+
+	// A second device of the same user, and another user.
+	phone.post(b, "/login", url.Values{"name": {"ada"}})
+	phone.post(b, "/inc", nil)
+	other.post(a, "/login", url.Values{"name": {"Bob"}})
+	for _, base := range urls {
+		eventually(t, func() bool { return len(laptop.whoami(base).Devices) == 2 }, "two devices of ada on "+base)
+	}
+	assert.Equal(t, 1, phone.whoami(a).Counter, "the phone has its own session")
+
+	// Cross-origin form posts are refused (CSRF).
+	req, err := http.NewRequest("POST", a+"logout-everywhere", nil)
+	require.NoError(t, err)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := laptop.c.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.Equal(t, "ada", laptop.whoami(a).Owner)
+
+	// Log out everywhere on B ends ada's sessions on both instances.
+	code, page = laptop.post(b, "/logout-everywhere", nil)
+	require.Equal(t, http.StatusOK, code, page)
+	assert.Contains(t, page, "2 sessions ended")
+	assert.Zero(t, laptop.cookies(a), "the cookie is expired")
+	for _, base := range urls {
+		eventually(t, func() bool { return phone.whoami(base).Owner == "" }, "the phone is logged out on "+base)
+		eventually(t, func() bool { return laptop.whoami(base).Owner == "" }, "the laptop is logged out on "+base)
+		assert.Equal(t, "bob", other.whoami(base).Owner, "another user stays logged in")
+	}
+
+	// Log out one device from another.
+	laptop.post(a, "/login", url.Values{"name": {"Ada"}})
+	phone.post(b, "/login", url.Values{"name": {"Ada"}})
+	var phoneHandle string
+	eventually(t, func() bool {
+		w := laptop.whoami(a)
+		for _, h := range w.Devices {
+			if h != w.Handle {
+				phoneHandle = h
+			}
+		}
+		return len(w.Devices) == 2
+	}, "two devices again")
+	assert.Equal(t, phone.whoami(b).Handle, phoneHandle)
+	_, page = laptop.post(a, "/revoke", url.Values{"handle": {phoneHandle}})
+	assert.Contains(t, page, "That device is logged out")
+	for _, base := range urls {
+		eventually(t, func() bool { return phone.whoami(base).Owner == "" }, "the phone is revoked on "+base)
+	}
+	assert.Equal(t, "ada", laptop.whoami(b).Owner, "the laptop stays")
+
+	// Another user's handle cannot be revoked.
+	bobHandle := other.whoami(a).Handle
+	laptop.post(a, "/revoke", url.Values{"handle": {bobHandle}})
+	assert.Equal(t, "bob", other.whoami(b).Owner)
+
+	// Log out.
+	_, page = laptop.post(b, "/logout", nil)
+	assert.Contains(t, page, "You are logged out")
+	assert.Zero(t, laptop.cookies(a))
+	eventually(t, func() bool { return laptop.whoami(a).Owner == "" }, "logged out on A")
+}
+
+func TestBadLoginName(t *testing.T) {
+	urls := startDemo(t, "")
+	br := newBrowser(t)
+	for _, name := range []string{"", "   ", strings.Repeat("x", 41), "<script>"} {
+		_, page := br.post(urls[0], "/login", url.Values{"name": {name}})
+		assert.Contains(t, page, "Please enter a name")
+		assert.Zero(t, br.cookies(urls[0]))
+	}
+}
+
+func TestBusyDefaultPortFallsBack(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	addr := busy.Addr().String()
+
+	ln, err := listen(addr, true, io.Discard)
+	require.NoError(t, err)
+	assert.NotEqual(t, addr, ln.Addr().String())
+	ln.Close()
+
+	_, err = listen(addr, false, io.Discard)
+	assert.Error(t, err, "an address given on the command line is not replaced")
+}
+
+func TestCookieSecureOffOnlyOnLoopback(t *testing.T) {
+	urls := startDemo(t, "")
+	resp, err := http.PostForm(urls[0]+"login", url.Values{"name": {"ada"}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	// The redirect's response carried the cookie.
+	var setCookie string
+	for r := resp; r != nil; r = r.Request.Response {
+		if v := r.Header.Get("Set-Cookie"); v != "" {
+			setCookie = v
+		}
+	}
+	require.NotEmpty(t, setCookie)
+	assert.NotContains(t, setCookie, "Secure", "plain HTTP on loopback")
+	assert.Contains(t, setCookie, "HttpOnly")
+	assert.Contains(t, setCookie, "SameSite=Lax")
+}

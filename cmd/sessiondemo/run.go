@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"syscall"
+	"time"
+
+	"github.com/sessionkit/sessionkit/backend"
+	memorybackend "github.com/sessionkit/sessionkit/backend_memory"
+	redisbackend "github.com/sessionkit/sessionkit/backend_redis"
+	"github.com/sessionkit/sessionkit/session"
+	"github.com/sessionkit/sessionkit/session/httpsession"
+)
+
+// config says what run starts.
+type config struct {
+	// Addrs are the listen addresses, one instance each.
+	Addrs []string
+	// AnyPort[i] lets instance i listen on a free port of the same host
+	// when Addrs[i] is taken.
+	AnyPort []bool
+	// RedisURL selects the Redis backend (one client per instance);
+	// empty means one in-memory backend shared by all instances.
+	RedisURL string
+	// Log receives warnings; nil discards them.
+	Log io.Writer
+}
+
+// Session lifetimes of the demo.
+const (
+	idleTimeout     = 30 * time.Minute
+	absoluteTimeout = 12 * time.Hour
+	shutdownTimeout = 5 * time.Second
+	connectTimeout  = 10 * time.Second
+)
+
+// run starts one instance of the app per address, calls ready with their
+// base URLs once all listen, and serves until ctx is done; then it shuts
+// the servers down and closes the stores.
+func run(ctx context.Context, cfg config, ready func(urls []string)) (err error) {
+	logw := cfg.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close() // after Shutdown: already closed, harmless
+		}
+	}()
+	urls := make([]string, len(cfg.Addrs))
+	for i, addr := range cfg.Addrs {
+		ln, err := listen(addr, i < len(cfg.AnyPort) && cfg.AnyPort[i], logw)
+		if err != nil {
+			return err
+		}
+		lns = append(lns, ln)
+		urls[i] = "http://" + ln.Addr().String() + "/"
+	}
+
+	stores, err := openStores(ctx, cfg.RedisURL, len(lns))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, b := range stores {
+			err = errors.Join(err, b.Close())
+		}
+	}()
+
+	servers := make([]*http.Server, len(lns))
+	for i, ln := range lns {
+		m, err := session.NewManager[Account](stores[i],
+			session.WithIdleTimeout(idleTimeout),
+			session.WithAbsoluteTimeout(absoluteTimeout))
+		if err != nil {
+			return err
+		}
+		loopback := ln.Addr().(*net.TCPAddr).IP.IsLoopback()
+		if !loopback {
+			fmt.Fprintf(logw, "sessiondemo: %s is not a loopback address: the session cookie stays Secure, and browsers drop it over plain HTTP; put TLS in front\n", ln.Addr())
+		}
+		// Plain HTTP on loopback only: see "Cookies over plain HTTP" in the
+		// package documentation. Never do this for a public address.
+		mw, err := httpsession.New(m, httpsession.WithSecure(!loopback))
+		if err != nil {
+			return err
+		}
+		a := &app{
+			name:  instanceName(i),
+			url:   urls[i],
+			store: storeName(cfg.RedisURL),
+			mw:    mw,
+		}
+		for j, u := range urls {
+			if j != i {
+				a.peers = append(a.peers, peer{Name: instanceName(j), URL: u})
+			}
+		}
+		servers[i] = &http.Server{
+			Handler:           a.handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		}
+	}
+
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(lns[i]) }()
+	}
+	if ready != nil {
+		ready(urls)
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc: // a listener failed: stop the others too
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			serveErr = errors.Join(serveErr, err)
+		}
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+// listen listens on addr, or, if anyPort and addr is taken, on a free port
+// of the same host.
+func listen(addr string, anyPort bool, logw io.Writer) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err == nil || !anyPort || !errors.Is(err, syscall.EADDRINUSE) {
+		return ln, err
+	}
+	host, _, serr := net.SplitHostPort(addr)
+	if serr != nil {
+		return nil, err
+	}
+	ln, err2 := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err2 != nil {
+		return nil, errors.Join(err, err2)
+	}
+	fmt.Fprintf(logw, "sessiondemo: %s is taken; using %s\n", addr, ln.Addr())
+	return ln, nil
+}
+
+// openStores returns the backend of each of n instances: one shared
+// in-memory backend, or one Redis client per instance, as n processes
+// would have.
+func openStores(ctx context.Context, redisURL string, n int) ([]backend.Backend, error) {
+	stores := make([]backend.Backend, 0, n)
+	if redisURL == "" {
+		mem := memorybackend.New() // Close is idempotent: each instance closes it
+		for range n {
+			stores = append(stores, mem)
+		}
+		return stores, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	for range n {
+		b, err := redisbackend.NewFromURL(cctx, redisURL)
+		if err != nil {
+			for _, s := range stores {
+				s.Close()
+			}
+			return nil, err
+		}
+		stores = append(stores, b)
+	}
+	return stores, nil
+}
+
+// storeName describes the store for people, without credentials.
+func storeName(redisURL string) string {
+	if redisURL == "" {
+		return "memory (one backend shared by both instances)"
+	}
+	u, err := url.Parse(redisURL)
+	if err != nil {
+		return "Redis"
+	}
+	u.User = nil
+	return "Redis at " + u.Redacted()
+}
+
+// instanceName names instance i: A, B, ...
+func instanceName(i int) string { return string(rune('A' + i)) }
