@@ -68,6 +68,14 @@ func isUUIDv4(s string) bool {
 // storageKey is the only form of an ID that reaches a backend:
 // base64url(SHA-256(id)), 43 bytes.
 func storageKey(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	var sum [sha256.Size]byte
+	if len(id) <= maxIDLen { // always, for validated IDs: hash without allocating
+		var buf [maxIDLen]byte
+		sum = sha256.Sum256(buf[:copy(buf[:], id)])
+	} else {
+		sum = sha256.Sum256([]byte(id))
+	}
+	var out [43]byte
+	base64.RawURLEncoding.Encode(out[:], sum[:])
+	return string(out[:])
 }
