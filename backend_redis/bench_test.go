@@ -3,6 +3,7 @@ package redisbackend_test
 import (
 	"testing"
 
+	"github.com/sessionkit/sessionkit/backend"
 	redisbackend "github.com/sessionkit/sessionkit/backend_redis"
 	"github.com/sessionkit/sessionkit/conformance"
 	"github.com/sessionkit/sessionkit/internal/redistest"
@@ -24,7 +25,9 @@ func BenchmarkStandalone(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			conformance.Benchmark(b, factory(client, c.opts...))
-			b.Run("ManagerGet", func(b *testing.B) { sessionbench.Get(b, newBackend(b, client, c.opts...)) })
+			b.Run("ManagerGet", func(b *testing.B) {
+				sessionbench.Get(b, func(tb testing.TB) backend.Backend { return newBackend(tb, client, c.opts...) })
+			})
 		})
 	}
 }

@@ -37,6 +37,15 @@
 // session may end up to one touch interval earlier than IdleTimeout after
 // its last request.
 //
+// # Hot sessions
+//
+// Decoding is most of the cost of a Get once the backend serves it from
+// memory. If T implements Cloner (a Clone method returning a deep copy), the
+// Manager keeps recently decoded sessions and answers a Get whose stored
+// payload is byte for byte unchanged with a clone, without decoding it
+// again (WithDecodeCache). Freshness stays the backend's: the cache is
+// consulted only with the payload the backend just returned.
+//
 // # Errors
 //
 // ErrNotFound and ErrConflict are the backend sentinels themselves, so one

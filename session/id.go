@@ -46,24 +46,29 @@ var idChar = func() (t [256]bool) {
 // isUUIDv4 accepts exactly the canonical form uuid.NewRandom().String()
 // produces: 36 bytes, lower-case hex, version 4, RFC 4122 variant.
 func isUUIDv4(s string) bool {
-	if len(s) != 36 {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' ||
+		s[14] != '4' || !isVariant[s[19]] {
 		return false
 	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+	for _, part := range [...]string{s[:8], s[9:13], s[15:18], s[20:23], s[24:]} {
+		for i := 0; i < len(part); i++ {
+			if !isHex[part[i]] {
 				return false
 			}
 		}
 	}
-	return s[14] == '4' && (s[19] == '8' || s[19] == '9' || s[19] == 'a' || s[19] == 'b')
+	return true
 }
+
+var isHex, isVariant = func() (hex, variant [256]bool) {
+	for _, c := range []byte("0123456789abcdef") {
+		hex[c] = true
+	}
+	for _, c := range []byte("89ab") {
+		variant[c] = true
+	}
+	return hex, variant
+}()
 
 // storageKey is the only form of an ID that reaches a backend:
 // base64url(SHA-256(id)), 43 bytes.

@@ -38,6 +38,7 @@ type Manager[T any] struct {
 	b       backend.Backend
 	cf      config
 	updates keyLocks
+	decoded *decodeCache[T]
 }
 
 // NewManager returns a Manager that stores sessions in b. It returns an
@@ -51,7 +52,7 @@ func NewManager[T any](b backend.Backend, opts ...Option) (*Manager[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager[T]{b: b, cf: cf}, nil
+	return &Manager[T]{b: b, cf: cf, decoded: newDecodeCache[T](cf.decodeCache)}, nil
 }
 
 // Backend returns the backend the Manager stores sessions in.
@@ -167,7 +168,8 @@ func (m *Manager[T]) load(ctx context.Context, id string, load func(context.Cont
 	if !m.validID(id) {
 		return nil, fmt.Errorf("session: get: malformed ID: %w", ErrNotFound)
 	}
-	rec, err := load(ctx, storageKey(id))
+	key := storageKey(id)
+	rec, err := load(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
@@ -175,9 +177,13 @@ func (m *Manager[T]) load(ctx context.Context, id string, load func(context.Cont
 		return nil, fmt.Errorf("session: get: expired: %w", ErrNotFound)
 	}
 	s := m.fromRecord(id, rec, *new(T))
+	if m.decoded.get(key, rec.Payload, &s.Data) {
+		return s, nil
+	}
 	if err := m.decode(rec.Payload, &s.Data); err != nil {
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
+	m.decoded.put(key, rec.Payload, &s.Data)
 	return s, nil
 }
 
@@ -347,7 +353,9 @@ func (m *Manager[T]) Destroy(ctx context.Context, id string) error {
 	if !m.validID(id) {
 		return nil
 	}
-	if err := m.b.Delete(ctx, storageKey(id)); err != nil {
+	key := storageKey(id)
+	m.decoded.forget(key)
+	if err := m.b.Delete(ctx, key); err != nil {
 		return fmt.Errorf("session: destroy: %w", err)
 	}
 	return nil

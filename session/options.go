@@ -24,6 +24,7 @@ type config struct {
 	newID       func() (string, error)
 	customID    bool
 	maxAttempts int
+	decodeCache int
 }
 
 // Defaults of a Manager built without options.
@@ -32,6 +33,7 @@ const (
 	DefaultAbsoluteTimeout = 24 * time.Hour
 	DefaultMaxPayload      = 64 << 10
 	DefaultUpdateAttempts  = 100
+	DefaultDecodeCache     = 4096
 )
 
 // WithCodec sets the codec that encodes session data. Payloads written by
@@ -84,6 +86,14 @@ func WithIDGenerator(gen func() (string, error)) Option {
 // before it gives up with ErrConflict. Default: 100.
 func WithUpdateAttempts(n int) Option { return func(cf *config) { cf.maxAttempts = n } }
 
+// WithDecodeCache sets how many decoded sessions the Manager keeps when its
+// data type implements Cloner. A Get whose stored payload is byte for byte
+// the one last decoded for that session returns a clone of the decoded
+// value instead of decoding again: with a caching backend, a hot session
+// then costs no round trip and no decoding. 0 turns it off. Without
+// Cloner the option has no effect. Default: 4096.
+func WithDecodeCache(entries int) Option { return func(cf *config) { cf.decodeCache = entries } }
+
 func newConfig(opts []Option) (config, error) {
 	cf := config{
 		codec:       codec.MsgPack(),
@@ -93,6 +103,7 @@ func newConfig(opts []Option) (config, error) {
 		clock:       time.Now,
 		newID:       uuidV4,
 		maxAttempts: DefaultUpdateAttempts,
+		decodeCache: DefaultDecodeCache,
 	}
 	for _, o := range opts {
 		o(&cf)
@@ -129,6 +140,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if cf.maxAttempts <= 0 {
 		errs = append(errs, fmt.Errorf("update attempts %d must be positive", cf.maxAttempts))
+	}
+	if cf.decodeCache < 0 {
+		errs = append(errs, fmt.Errorf("decode cache size %d must be at least 0", cf.decodeCache))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cf, fmt.Errorf("session: invalid options: %w", err)

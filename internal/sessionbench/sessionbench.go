@@ -5,6 +5,8 @@ package sessionbench
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +29,19 @@ type Profile struct {
 	LastPages []string
 }
 
+// ClonedProfile is Profile with a Clone method, so that a Manager keeps it
+// decoded (session.Cloner, session.WithDecodeCache).
+type ClonedProfile Profile
+
+// Clone returns a deep copy of p: strings are immutable and shared, slices
+// and maps are copied.
+func (p ClonedProfile) Clone() ClonedProfile {
+	p.Roles = slices.Clone(p.Roles)
+	p.Cart = maps.Clone(p.Cart)
+	p.LastPages = slices.Clone(p.LastPages)
+	return p
+}
+
 // NewProfile returns the Profile the benchmarks store.
 func NewProfile() Profile {
 	return Profile{
@@ -46,16 +61,23 @@ func NewProfile() Profile {
 // Get measures Manager.Get of 1,024 live sessions picked at random: ID
 // check, hashing, Load, decoding. No Get refreshes the idle deadline, so
 // a caching backend serves every read from its cache after the first.
-// Sub-benchmarks Serial and Parallel.
-func Get(b *testing.B, be backend.Backend, opts ...session.Option) {
-	m, err := session.NewManager[Profile](be, append([]session.Option{session.WithTouchInterval(15 * time.Minute)}, opts...)...)
+// Sub-benchmarks: Decode (a Profile, decoded on every Get) and Cloner (a
+// ClonedProfile, decoded once and cloned after), each Serial and Parallel.
+// newBackend returns a fresh backend for each.
+func Get(b *testing.B, newBackend func(testing.TB) backend.Backend, opts ...session.Option) {
+	b.Run("Decode", func(b *testing.B) { get(b, newBackend(b), NewProfile(), opts) })
+	b.Run("Cloner", func(b *testing.B) { get(b, newBackend(b), ClonedProfile(NewProfile()), opts) })
+}
+
+func get[T any](b *testing.B, be backend.Backend, data T, opts []session.Option) {
+	m, err := session.NewManager[T](be, append([]session.Option{session.WithTouchInterval(15 * time.Minute)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
 	ids := make([]string, 1024)
 	for i := range ids {
-		s, err := m.Create(ctx, "user", NewProfile())
+		s, err := m.Create(ctx, "user", data)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -66,7 +88,7 @@ func Get(b *testing.B, be backend.Backend, opts ...session.Option) {
 			b.Error(err)
 		}
 	}
-	// One read of each first, so a cache is warm.
+	// One read of each first, so that caches are warm.
 	for i := range ids {
 		get(b, uint64(i))
 	}

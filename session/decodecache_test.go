@@ -1,0 +1,133 @@
+package session_test
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sessionkit/sessionkit/codec"
+	"github.com/sessionkit/sessionkit/session"
+)
+
+// Basket implements session.Cloner with a value receiver.
+type Basket struct {
+	Owner string
+	Items map[string]int
+	Tags  []string
+}
+
+func (b Basket) Clone() Basket {
+	b.Items = maps.Clone(b.Items)
+	b.Tags = slices.Clone(b.Tags)
+	return b
+}
+
+// PtrBasket implements session.Cloner with a pointer receiver.
+type PtrBasket struct{ Tags []string }
+
+func (b *PtrBasket) Clone() PtrBasket { return PtrBasket{Tags: slices.Clone(b.Tags)} }
+
+// countingCodec counts Unmarshal calls.
+type countingCodec struct {
+	codec.Codec
+	decodes *atomic.Int64
+}
+
+func (c countingCodec) Unmarshal(data []byte, v any) error {
+	c.decodes.Add(1)
+	return c.Codec.Unmarshal(data, v)
+}
+
+func TestDecodeCache(t *testing.T) {
+	ctx := context.Background()
+	var decodes atomic.Int64
+	m := newManager[Basket](t, newMemory(t, nil), session.WithCodec(countingCodec{codec.MsgPack(), &decodes}))
+	s, err := m.Create(ctx, "", Basket{Items: map[string]int{"apple": 1}, Tags: []string{"a"}})
+	require.NoError(t, err)
+
+	a, err := m.Get(ctx, s.ID)
+	require.NoError(t, err)
+	b, err := m.Get(ctx, s.ID)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, decodes.Load(), "an unchanged payload is decoded once")
+	assert.Equal(t, a.Data, b.Data)
+
+	// Each Get owns its data: changing one changes neither the cache nor
+	// the others.
+	a.Data.Items["apple"] = 99
+	a.Data.Tags[0] = "changed"
+	c, err := m.Get(ctx, s.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c.Data.Items["apple"])
+	assert.Equal(t, "a", c.Data.Tags[0])
+	assert.Equal(t, 1, b.Data.Items["apple"])
+
+	// A changed payload is decoded again, also when another Manager (another
+	// instance) wrote it.
+	other := newManager[Basket](t, m.Backend())
+	_, err = other.Update(ctx, s.ID, func(s *session.Session[Basket]) error { s.Data.Items["pear"] = 2; return nil })
+	require.NoError(t, err)
+	d, err := m.Get(ctx, s.ID)
+	require.NoError(t, err)
+	assert.Equal(t, 2, d.Data.Items["pear"])
+	assert.EqualValues(t, 2, decodes.Load())
+
+	require.NoError(t, m.Destroy(ctx, s.ID))
+	_, err = m.Get(ctx, s.ID)
+	assert.ErrorIs(t, err, session.ErrNotFound, "the cache never answers for a session the backend does not have")
+}
+
+func TestDecodeCacheOffAndPointerReceiver(t *testing.T) {
+	ctx := context.Background()
+	var decodes atomic.Int64
+	off := newManager[Basket](t, newMemory(t, nil), session.WithDecodeCache(0), session.WithCodec(countingCodec{codec.MsgPack(), &decodes}))
+	s, err := off.Create(ctx, "", Basket{})
+	require.NoError(t, err)
+	for range 3 {
+		_, err := off.Get(ctx, s.ID)
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 3, decodes.Load())
+
+	decodes.Store(0)
+	ptr := newManager[PtrBasket](t, newMemory(t, nil), session.WithCodec(countingCodec{codec.MsgPack(), &decodes}))
+	p, err := ptr.Create(ctx, "", PtrBasket{Tags: []string{"x"}})
+	require.NoError(t, err)
+	for range 3 {
+		got, err := ptr.Get(ctx, p.ID)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"x"}, got.Data.Tags)
+		got.Data.Tags[0] = "mutated"
+	}
+	assert.EqualValues(t, 1, decodes.Load())
+
+	_, err = session.NewManager[Basket](newMemory(t, nil), session.WithDecodeCache(-1))
+	assert.Error(t, err)
+}
+
+func TestDecodeCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	var decodes atomic.Int64
+	m := newManager[Basket](t, newMemory(t, nil), session.WithDecodeCache(32), session.WithCodec(countingCodec{codec.MsgPack(), &decodes}))
+	var ids []string
+	for range 500 {
+		s, err := m.Create(ctx, "", Basket{})
+		require.NoError(t, err)
+		ids = append(ids, s.ID)
+	}
+	for _, id := range ids {
+		_, err := m.Get(ctx, id)
+		require.NoError(t, err)
+	}
+	decodes.Store(0)
+	for _, id := range ids {
+		_, err := m.Get(ctx, id)
+		require.NoError(t, err)
+	}
+	assert.Greater(t, decodes.Load(), int64(400), "a cache of 32 entries cannot hold 500 sessions")
+}
