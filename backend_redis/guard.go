@@ -29,10 +29,12 @@ import (
 // The map is sharded by the hash's first byte; a shard sweeps its expired
 // entries when it has doubled since its last sweep or a window has passed,
 // so it holds about as many entries as keys written within one window. A
-// Load while no entry is live anywhere costs one atomic load.
+// Load while no entry is live anywhere (none was set, or the latest one's
+// window has passed) costs two atomic loads and a clock read.
 type guard struct {
 	window time.Duration
 	live   atomic.Int64 // entries in all shards; 0 lets Load skip the locks
+	last   atomic.Int64 // the latest until of any entry; past it, all are dead
 	shards [guardShards]guardShard
 }
 
@@ -78,7 +80,7 @@ func shardOf(h string) int { return int(h[0]) % guardShards }
 
 // get returns the live state of h, if any.
 func (g *guard) get(h string) (guardState, bool) {
-	if g.live.Load() == 0 {
+	if g.live.Load() == 0 || mono() >= g.last.Load() {
 		return guardState{}, false
 	}
 	s := &g.shards[shardOf(h)]
@@ -111,6 +113,8 @@ func (st guardState) trusts(gone bool, rec backend.Record, ok bool) bool {
 func (g *guard) set(h string, st guardState) {
 	now := mono()
 	st.until = now + int64(g.window)
+	for last := g.last.Load(); st.until > last && !g.last.CompareAndSwap(last, st.until); last = g.last.Load() {
+	}
 	s := &g.shards[shardOf(h)]
 	s.mu.Lock()
 	if s.m == nil {
