@@ -67,6 +67,10 @@ type env struct {
 	addr     string
 	poolSize int  // connections for pooled clients: the most goroutines
 	owners   bool // sessionkit sessions belong to a user (owner index on)
+	// decodeCache: sessionkit keeps decoded sessions (session.Cloner),
+	// as many as there are sessions
+	decodeCache bool
+	sessions    int
 }
 
 // baseline is the contender ratios are computed against.
@@ -157,24 +161,29 @@ func newSessionkitRedis(cache bool) func(*env) (contender, error) {
 			client.Close()
 			return nil, err
 		}
-		return newSessionkit(b, e.owners, func() { b.Close(); client.Close() })
+		return newSessionkit(b, e, func() { b.Close(); client.Close() })
 	}
 }
 
 func newSessionkitMemory(e *env) (contender, error) {
 	b := memorybackend.New()
-	return newSessionkit(b, e.owners, func() { b.Close() })
+	return newSessionkit(b, e, func() { b.Close() })
 }
 
-func newSessionkit(b backend.Backend, owners bool, closer func()) (contender, error) {
+func newSessionkit(b backend.Backend, e *env, closer func()) (contender, error) {
+	decodeCache := 0
+	if e.decodeCache {
+		decodeCache = e.sessions
+	}
 	m, err := session.NewManager[Payload](b,
 		session.WithIdleTimeout(idleTimeout),
-		session.WithAbsoluteTimeout(absoluteTimeout))
+		session.WithAbsoluteTimeout(absoluteTimeout),
+		session.WithDecodeCache(decodeCache))
 	if err != nil {
 		closer()
 		return nil, err
 	}
-	return &sessionkitContender{m: m, owners: owners, close: closer}, nil
+	return &sessionkitContender{m: m, owners: e.owners, close: closer}, nil
 }
 
 func (c *sessionkitContender) Load(ctx context.Context, n int) ([]string, error) {

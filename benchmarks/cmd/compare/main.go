@@ -51,6 +51,7 @@ type options struct {
 	workloads   []workload
 	goroutines  []int
 	owners      bool
+	decodeCache bool
 	redisServer string
 	redisBench  string
 	benchN      int
@@ -84,6 +85,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&contenderList, "contenders", "all", "comma list of contenders, or all: "+contenderNames())
 	fs.StringVar(&workloadList, "workloads", "read,mixed,write", "comma list of workloads: read (read-only), mixed (90% reads, 10% writes), write (write-only)")
 	fs.StringVar(&goroutineList, "goroutines", "1,16,128", "comma list of numbers of concurrent goroutines")
+	fs.BoolVar(&o.decodeCache, "decode-cache", true, "sessionkit keeps decoded sessions (Payload implements session.Cloner); false decodes on every read")
 	fs.BoolVar(&o.owners, "owners", true, "sessionkit sessions belong to a user (kept in the owner index), as logged-in sessions do")
 	fs.StringVar(&o.redisServer, "redis-server", "redis-server", "redis-server binary to start")
 	fs.StringVar(&o.redisBench, "redis-benchmark", "redis-benchmark", "redis-benchmark binary for the server's ceiling; empty to skip it")
@@ -157,7 +159,7 @@ func run(o *options) error {
 		printRedisBenchmark(os.Stdout, lines, o.benchN)
 	}
 
-	e := &env{owners: o.owners, poolSize: slices.Max(o.goroutines)}
+	e := &env{owners: o.owners, decodeCache: o.decodeCache, sessions: o.sessions, poolSize: slices.Max(o.goroutines)}
 	if srv != nil {
 		e.addr = srv.Addr
 	}

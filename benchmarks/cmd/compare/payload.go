@@ -4,6 +4,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -28,6 +29,16 @@ func init() {
 	// scs stores values in a map[string]interface{} encoded with gob, which
 	// needs every concrete type registered.
 	gob.Register(Payload{})
+}
+
+// Clone returns a deep copy. It makes Payload a session.Cloner, so that
+// sessionkit keeps decoded sessions and answers a read of an unchanged one
+// with a clone instead of decoding it (run with -decode-cache=false to
+// measure sessionkit decoding on every read, as the other contenders do).
+func (p Payload) Clone() Payload {
+	p.Roles = slices.Clone(p.Roles)
+	p.CartItems = slices.Clone(p.CartItems)
+	return p
 }
 
 // newPayload returns the payload of the i-th session; every session differs
