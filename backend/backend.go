@@ -16,8 +16,8 @@
 //
 // Optional capabilities are separate interfaces found by type assertion:
 // OwnerIndex (list and delete the sessions of one owner), Rekeyer (move a
-// record to a new key in one step) and FreshLoader (a read that bypasses any
-// cache). A Manager falls back to a generic path,
+// record to a new key in one step), FreshLoader (a read that bypasses any
+// cache) and Viewer (a read without copying the payload). A Manager falls back to a generic path,
 // or returns an error wrapping errors.ErrUnsupported, where a capability is
 // missing.
 //
@@ -166,4 +166,15 @@ type Rekeyer interface {
 type FreshLoader interface {
 	// LoadFresh is Load without any cache.
 	LoadFresh(ctx context.Context, key string) (Record, error)
+}
+
+// Viewer is an optional capability: LoadView is Load without the copy of the
+// payload, for callers that only read it (session.Manager compares it with
+// the payload it decoded last time). The returned Payload may share memory
+// with the backend and with other callers: the caller must never modify
+// it. It may keep it, so a Viewer must never modify a payload it has
+// handed out (replace stored payloads, do not write into them).
+type Viewer interface {
+	// LoadView is Load, but the returned Payload is read-only.
+	LoadView(ctx context.Context, key string) (Record, error)
 }

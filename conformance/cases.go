@@ -126,6 +126,14 @@ func cases() []testCase {
 		{name: "Rekey/Owner", check: checkRekeyOwner, needs: capRekeyer | capOwnerIndex,
 			rule: "The owner index follows Rekey: the new key is listed, the old one is not, under the Owner passed to Rekey."},
 
+		// Viewer
+		{name: "View/ReadYourWrites", check: checkViewReadYourWrites, needs: capViewer,
+			rule: "LoadView is Load without the payload copy: it returns the same live record and sees every write that returned before it began."},
+		{name: "View/NotFound", check: checkViewNotFound, needs: capViewer,
+			rule: "LoadView must return an error matching ErrNotFound if there is no record under the key."},
+		{name: "View/Immutable", check: checkViewImmutable, needs: capViewer,
+			rule: "A payload LoadView handed out never changes: writes replace stored payloads instead of writing into them."},
+
 		// FreshLoader
 		{name: "Fresh/ReadYourWrites", check: checkFreshReadYourWrites, needs: capFreshLoader,
 			rule: "LoadFresh reads from the authoritative store, so it sees every write that completed before it began."},

@@ -31,6 +31,7 @@ var (
 	_ backend.OwnerIndex  = (*refBackend)(nil)
 	_ backend.Rekeyer     = (*refBackend)(nil)
 	_ backend.FreshLoader = (*refBackend)(nil)
+	_ backend.Viewer      = (*refBackend)(nil)
 )
 
 // flaw is a set of deliberate contract violations.
@@ -64,6 +65,7 @@ const (
 	flawCreateRace                                 // Create checks and writes in two steps
 	flawUpdateRace                                 // Update compares and writes in two steps
 	flawHangs                                      // Load blocks, ignoring its context
+	flawViewWritesInPlace                          // Update writes into the payload LoadView handed out
 )
 
 func newRef(tb testing.TB, flaws flaw) *refBackend {
@@ -221,6 +223,21 @@ func (r *refBackend) LoadFresh(ctx context.Context, key string) (backend.Record,
 	return r.Load(ctx, key)
 }
 
+// LoadView returns the stored payload itself: stored payloads are replaced,
+// never written into (unless flawViewWritesInPlace).
+func (r *refBackend) LoadView(ctx context.Context, key string) (backend.Record, error) {
+	if err := r.ctxErr(ctx); err != nil {
+		return backend.Record{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, ok := r.live(r.key(key))
+	if !ok {
+		return backend.Record{}, r.err(backend.ErrNotFound)
+	}
+	return rec, nil
+}
+
 func (r *refBackend) Update(ctx context.Context, rec backend.Record) (backend.Record, error) {
 	if err := r.ctxErr(ctx); err != nil {
 		return backend.Record{}, err
@@ -245,6 +262,10 @@ func (r *refBackend) Update(ctx context.Context, rec backend.Record) (backend.Re
 	}
 	rec.Version = cur.Version + 1
 	rec.Payload = r.in(rec.Payload)
+	if r.has(flawViewWritesInPlace) && len(cur.Payload) == len(rec.Payload) {
+		copy(cur.Payload, rec.Payload)
+		rec.Payload = cur.Payload
+	}
 	if !r.has(flawUpdateOverwritesCreatedAt) {
 		rec.CreatedAt = cur.CreatedAt
 	}

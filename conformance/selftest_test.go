@@ -52,6 +52,7 @@ var brokenBackends = []struct {
 	{"TouchResurrects", flawTouchResurrects, []string{"Expiry/NoResurrection"}},
 	{"CreateRace", flawCreateRace, []string{"Create/Concurrent"}},
 	{"UpdateRace", flawUpdateRace, []string{"Update/Concurrent"}},
+	{"ViewWritesInPlace", flawViewWritesInPlace, []string{"View/Immutable"}},
 }
 
 func TestBrokenBackendsAreCaught(t *testing.T) {
