@@ -26,6 +26,7 @@ var (
 	_ backend.Backend    = (*Backend)(nil)
 	_ backend.OwnerIndex = (*Backend)(nil)
 	_ backend.Rekeyer    = (*Backend)(nil)
+	_ backend.Viewer     = (*Backend)(nil)
 )
 
 // Backend is an in-memory backend.Backend that also implements
@@ -205,7 +206,19 @@ func (s *store) newEntry(rec backend.Record, key string) *entry {
 // Load returns the live record under key. It returns an error matching
 // backend.ErrNotFound if there is none or it is at or past a deadline. The
 // returned Payload belongs to the caller.
-func (b *Backend) Load(ctx context.Context, key string) (rec backend.Record, err error) {
+func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) {
+	rec, err := b.LoadView(ctx, key)
+	if err != nil {
+		return backend.Record{}, err
+	}
+	rec.Payload = clonePayload(rec.Payload)
+	return rec, nil
+}
+
+// LoadView is Load without the copy of the payload (backend.Viewer): the
+// returned Payload is the stored one, which is never written in place, and
+// must not be modified.
+func (b *Backend) LoadView(ctx context.Context, key string) (rec backend.Record, err error) {
 	if err := ctx.Err(); err != nil {
 		return backend.Record{}, ctxError("load", err)
 	}
@@ -234,7 +247,6 @@ func (b *Backend) Load(ctx context.Context, key string) (rec backend.Record, err
 	} else if rec.Expired(s.now()) {
 		return backend.Record{}, backend.ErrNotFound
 	}
-	rec.Payload = clonePayload(rec.Payload)
 	return rec, nil
 }
 

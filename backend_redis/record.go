@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/sessionkit/sessionkit/backend"
 )
@@ -125,8 +126,15 @@ func versionBytes(v uint64) string {
 }
 
 // decodeRecord parses a stored record. The Payload is a fresh copy; Owner
-// and Key share memory with s, which is immutable.
+// and Key are substrings of s.
 func decodeRecord(s string) (backend.Record, error) {
+	return copied(viewRecord(s))
+}
+
+// viewRecord is decodeRecord with a read-only Payload that aliases s
+// (backend.Viewer): strings are immutable, so nothing can change it under
+// the caller, and the caller must not change it either.
+func viewRecord(s string) (backend.Record, error) {
 	if len(s) < minRecord || s[0] != formatV1 {
 		return backend.Record{}, fmt.Errorf("%w: bad header (%d bytes)", ErrCorruptRecord, len(s))
 	}
@@ -145,7 +153,7 @@ func decodeRecord(s string) (backend.Record, error) {
 	return backend.Record{
 		Key:              s[off : off+m],
 		Owner:            owner,
-		Payload:          []byte(s[off+m:]),
+		Payload:          viewBytes(s[off+m:]),
 		Version:          bigEndian64(s[offVersion:]),
 		CreatedAt:        fromMicros(int64(bigEndian64(s[offCreated:]))),
 		IdleDeadline:     fromMicros(int64(bigEndian64(s[offIdle:]))),
@@ -164,4 +172,13 @@ func bigEndian64(s string) uint64 {
 func bigEndian32(s string) uint32 {
 	_ = s[3]
 	return uint32(s[3]) | uint32(s[2])<<8 | uint32(s[1])<<16 | uint32(s[0])<<24
+}
+
+// viewBytes returns the bytes of s without copying them: non-nil, and never
+// to be written.
+func viewBytes(s string) []byte {
+	if len(s) == 0 {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(s), len(s))
 }

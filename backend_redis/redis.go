@@ -20,6 +20,7 @@ var (
 	_ backend.Backend     = (*Backend)(nil)
 	_ backend.OwnerIndex  = (*Backend)(nil)
 	_ backend.Rekeyer     = (*Backend)(nil)
+	_ backend.Viewer      = (*Backend)(nil)
 	_ backend.FreshLoader = (*Backend)(nil)
 )
 
@@ -145,6 +146,22 @@ func (b *Backend) Close() error {
 // older than that write is ignored and Redis asked instead. It never
 // returns a record at or past one of its deadlines.
 func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) {
+	return copied(b.load(ctx, "load", key, b.cfg.cache))
+}
+
+// copied gives rec a Payload of its own, for Load and LoadFresh.
+func copied(rec backend.Record, err error) (backend.Record, error) {
+	if err != nil {
+		return backend.Record{}, err
+	}
+	rec.Payload = append([]byte{}, rec.Payload...)
+	return rec, nil
+}
+
+// LoadView is Load without the copy of the payload (backend.Viewer): the
+// returned Payload aliases the client's cached reply and must not be
+// modified.
+func (b *Backend) LoadView(ctx context.Context, key string) (backend.Record, error) {
 	return b.load(ctx, "load", key, b.cfg.cache)
 }
 
@@ -153,7 +170,7 @@ func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) 
 // instance. Use it for authorization-critical checks; it costs a round
 // trip.
 func (b *Backend) LoadFresh(ctx context.Context, key string) (backend.Record, error) {
-	return b.load(ctx, "load fresh", key, false)
+	return copied(b.load(ctx, "load fresh", key, false))
 }
 
 func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backend.Record, error) {
@@ -188,7 +205,7 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 		if gone {
 			err = nil
 		} else {
-			rec, err = decodeRecord(s)
+			rec, err = viewRecord(s)
 			if err == nil && rec.Key != key {
 				err = fmt.Errorf("%w: stored under another key", ErrCorruptRecord)
 			}
