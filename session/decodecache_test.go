@@ -131,3 +131,39 @@ func TestDecodeCacheBounded(t *testing.T) {
 	}
 	assert.Greater(t, decodes.Load(), int64(400), "a cache of 32 entries cannot hold 500 sessions")
 }
+
+// Raw is session data that an aliasing codec decodes without copying.
+type Raw struct{ B []byte }
+
+func (r Raw) Clone() Raw { return Raw{B: slices.Clone(r.B)} }
+
+// aliasing is a codec whose Unmarshal keeps a reference to its input, as a
+// zero-copy codec may.
+type aliasing struct{}
+
+func (aliasing) Name() string                  { return "aliasing" }
+func (aliasing) Marshal(v any) ([]byte, error) { return slices.Clone(v.(*Raw).B), nil }
+func (aliasing) Unmarshal(data []byte, v any) error {
+	v.(*Raw).B = data
+	return nil
+}
+
+// TestViewNeverReachesTheCaller: Get reads through the backend's
+// read-only view (backend.Viewer), but what a codec decodes from must be
+// a copy, or a caller changing its data would change the stored session.
+func TestViewNeverReachesTheCaller(t *testing.T) {
+	ctx := context.Background()
+	mem := newMemory(t, nil)
+	m := newManager[Raw](t, mem, session.WithCodec(aliasing{}))
+	s, err := m.Create(ctx, "", Raw{B: []byte("stored")})
+	require.NoError(t, err)
+	for range 2 { // a decode, then a hit of the decode cache
+		got, err := m.Get(ctx, s.ID)
+		require.NoError(t, err)
+		require.Equal(t, "stored", string(got.Data.B))
+		copy(got.Data.B, "XXXXXX")
+	}
+	rec, err := mem.Load(ctx, s.Handle())
+	require.NoError(t, err)
+	assert.Contains(t, string(rec.Payload), "stored", "the stored payload changed under a caller's write")
+}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -39,7 +40,12 @@ type Manager[T any] struct {
 	cf      config
 	updates keyLocks
 	decoded *decodeCache[T]
+	// view is the backend's LoadView when it has one and the decode cache
+	// is on: Get then compares the stored payload without copying it.
+	view loadFunc
 }
+
+type loadFunc = func(context.Context, string) (backend.Record, error)
 
 // NewManager returns a Manager that stores sessions in b. It returns an
 // error if b is nil or the options cannot work together (a non-positive
@@ -52,7 +58,11 @@ func NewManager[T any](b backend.Backend, opts ...Option) (*Manager[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager[T]{b: b, cf: cf, decoded: newDecodeCache[T](cf.decodeCache)}, nil
+	m := &Manager[T]{b: b, cf: cf, decoded: newDecodeCache[T](cf.decodeCache)}
+	if v, ok := b.(backend.Viewer); ok && m.decoded.clone != nil {
+		m.view = v.LoadView
+	}
+	return m, nil
 }
 
 // Backend returns the backend the Manager stores sessions in.
@@ -134,6 +144,9 @@ func (m *Manager[T]) fromRecord(id string, rec backend.Record, data T) *Session[
 // moves the idle deadline when more than the touch interval has passed
 // since it was last moved.
 func (m *Manager[T]) Get(ctx context.Context, id string) (*Session[T], error) {
+	if m.view != nil {
+		return m.get(ctx, id, m.view)
+	}
 	return m.get(ctx, id, m.b.Load)
 }
 
@@ -148,7 +161,7 @@ func (m *Manager[T]) GetFresh(ctx context.Context, id string) (*Session[T], erro
 	return m.Get(ctx, id)
 }
 
-func (m *Manager[T]) get(ctx context.Context, id string, load func(context.Context, string) (backend.Record, error)) (*Session[T], error) {
+func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc) (*Session[T], error) {
 	s, err := m.load(ctx, id, load)
 	if err != nil {
 		return nil, err
@@ -164,7 +177,7 @@ func (m *Manager[T]) get(ctx context.Context, id string, load func(context.Conte
 }
 
 // load reads and decodes the session without refreshing it.
-func (m *Manager[T]) load(ctx context.Context, id string, load func(context.Context, string) (backend.Record, error)) (*Session[T], error) {
+func (m *Manager[T]) load(ctx context.Context, id string, load loadFunc) (*Session[T], error) {
 	if !m.validID(id) {
 		return nil, fmt.Errorf("session: get: malformed ID: %w", ErrNotFound)
 	}
@@ -180,10 +193,16 @@ func (m *Manager[T]) load(ctx context.Context, id string, load func(context.Cont
 	if m.decoded.get(key, rec.Payload, &s.Data) {
 		return s, nil
 	}
-	if err := m.decode(rec.Payload, &s.Data); err != nil {
+	payload := rec.Payload
+	if m.view != nil {
+		// A read-only view: a codec may alias its input in what it
+		// decodes, which the caller then owns.
+		payload = bytes.Clone(payload)
+	}
+	if err := m.decode(payload, &s.Data); err != nil {
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
-	m.decoded.put(key, rec.Payload, &s.Data)
+	m.decoded.put(key, payload, &s.Data)
 	return s, nil
 }
 
