@@ -49,11 +49,14 @@
 //
 //	<prefix>s:{<h>}
 //
-// where h is base64url(SHA-256(key)), 43 characters, of the backend key the
-// Manager hands over (itself a hash of the session ID). Hashing again keeps
-// every Redis key short and well formed whatever the backend key holds
-// (binary bytes, braces, newlines, kilobytes), and the braces make h the
-// Cluster hash tag, so sessions spread over all slots. The value holds a
+// where h, 43 characters, is the backend key itself when it already is a
+// base64url SHA-256 (session.Manager's storage keys are: base64url(SHA-256
+// of the session ID)), and otherwise '~' followed by 42 characters of
+// base64url(SHA-256(key)). So every Redis key is short and well formed
+// whatever the backend key holds (binary bytes, braces, newlines,
+// kilobytes), the two kinds of h can never collide ('~' is not base64url),
+// the Manager's keys are not hashed twice on every Load, and the braces
+// make h the Cluster hash tag, so sessions spread over all slots. The value holds a
 // binary header (format, version, created-at, idle and absolute deadlines in
 // unix microseconds, owner), the backend key (ListByOwner must return it)
 // and the payload, so that one GET returns everything a Load needs. The key

@@ -182,3 +182,34 @@ func withCreated(r backend.Record, us int64) backend.Record {
 	r.CreatedAt = time.UnixMicro(us)
 	return r
 }
+
+// TestSessionHash: a Manager-shaped key is its own hash tag; any other key
+// is hashed and marked, so no two keys share a tag.
+func TestSessionHash(t *testing.T) {
+	h := func(key string) string {
+		var b [hashLen]byte
+		sessionHash(b[:], key)
+		return string(b[:])
+	}
+	managerKey := "OTICy4nQhEX1hyFCRUAKGqAoceA_VD5rGwNM291fWcg"
+	if got := h(managerKey); got != managerKey {
+		t.Errorf("sessionHash(%q) = %q, want the key itself", managerKey, got)
+	}
+	other := "not a hash"
+	var full [hashLen]byte
+	hashInto(full[:], other)
+	hashed := h(other)
+	if hashed[0] != '~' || hashed[1:] != string(full[1:]) {
+		t.Errorf("sessionHash(%q) = %q, want '~' and the rest of %q", other, hashed, full)
+	}
+	// The key whose plain hash equals a Manager-shaped key does not collide
+	// with that key.
+	if h(string(full[:])) == hashed {
+		t.Error("a hashed key collides with a Manager-shaped one")
+	}
+	for _, k := range []string{managerKey[:42], managerKey + "A", managerKey[:42] + "~", managerKey[:42] + "{"} {
+		if h(k)[0] != '~' {
+			t.Errorf("sessionHash(%q) = %q, want a hashed, marked tag", k, h(k))
+		}
+	}
+}

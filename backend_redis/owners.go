@@ -97,7 +97,7 @@ func (b *Backend) loadHashes(ctx context.Context, hs []string) ([]hashRecord, er
 		if err != nil {
 			continue
 		}
-		if hashInto(kb[:], rec.Key); string(kb[:]) != hs[i] {
+		if sessionHash(kb[:], rec.Key); string(kb[:]) != hs[i] {
 			continue
 		}
 		out[i] = hashRecord{rec: rec, ok: !rec.Expired(now)}

@@ -45,6 +45,37 @@ const (
 	maxMicros = 1<<53 - 1
 )
 
+// sessionHash writes the hash tag of the session stored under key into
+// dst[:hashLen]. A key that already looks like a hash (hashLen bytes of
+// the base64url alphabet, as session.Manager's storage keys are) is used
+// as it is, which saves hashing it a second time on every Load; any other
+// key is hashed and marked with a leading '~', which base64url never
+// contains, so the two kinds can never collide.
+func sessionHash(dst []byte, key string) {
+	if len(key) == hashLen && isBase64URL(key) {
+		copy(dst[:hashLen], key)
+		return
+	}
+	hashInto(dst, key)
+	dst[0] = '~'
+}
+
+func isBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !base64URL[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+var base64URL = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		t[c] = true
+	}
+	return t
+}()
+
 // hashInto writes base64url(SHA-256(s)) into dst[:hashLen]. It does not
 // allocate for short s.
 func hashInto(dst []byte, s string) {

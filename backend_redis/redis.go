@@ -543,14 +543,14 @@ func (b *Backend) fail(ctx context.Context, op string, err error) error {
 // keyBuf is stack space for building a session key.
 type keyBuf [maxPrefix + 3 + hashLen + 1]byte
 
-// sessionKey returns the Redis key of a session, <prefix>s:{<h>}, and h,
-// base64url(SHA-256(key)), as a substring of it.
+// sessionKey returns the Redis key of a session, <prefix>s:{<h>}, and h
+// (see sessionHash) as a substring of it.
 func (b *Backend) sessionKey(buf *keyBuf, key string) (rk, h string) {
 	n := len(b.cfg.prefix)
 	p := buf[:n+3+hashLen+1]
 	copy(p, b.cfg.prefix)
 	copy(p[n:], "s:{")
-	hashInto(p[n+3:], key)
+	sessionHash(p[n+3:], key)
 	p[len(p)-1] = '}'
 	rk = string(p)
 	return rk, rk[n+3 : n+3+hashLen]
