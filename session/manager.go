@@ -145,9 +145,9 @@ func (m *Manager[T]) fromRecord(id string, rec backend.Record, data T) *Session[
 // since it was last moved.
 func (m *Manager[T]) Get(ctx context.Context, id string) (*Session[T], error) {
 	if m.view != nil {
-		return m.get(ctx, id, m.view)
+		return m.get(ctx, id, m.view, true)
 	}
-	return m.get(ctx, id, m.b.Load)
+	return m.get(ctx, id, m.b.Load, false)
 }
 
 // GetFresh is Get without any cache of the backend: it sees every write
@@ -156,13 +156,13 @@ func (m *Manager[T]) Get(ctx context.Context, id string) (*Session[T], error) {
 // backend without a cache (no backend.FreshLoader) it is Get.
 func (m *Manager[T]) GetFresh(ctx context.Context, id string) (*Session[T], error) {
 	if f, ok := m.b.(backend.FreshLoader); ok {
-		return m.get(ctx, id, f.LoadFresh)
+		return m.get(ctx, id, f.LoadFresh, false)
 	}
 	return m.Get(ctx, id)
 }
 
-func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc) (*Session[T], error) {
-	s, err := m.load(ctx, id, load)
+func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc, view bool) (*Session[T], error) {
+	s, err := m.load(ctx, id, load, view)
 	if err != nil {
 		return nil, err
 	}
@@ -176,8 +176,9 @@ func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc) (*Sessio
 	return s, nil
 }
 
-// load reads and decodes the session without refreshing it.
-func (m *Manager[T]) load(ctx context.Context, id string, load loadFunc) (*Session[T], error) {
+// load reads and decodes the session without refreshing it. view says
+// that load returns read-only payloads (backend.Viewer).
+func (m *Manager[T]) load(ctx context.Context, id string, load loadFunc, view bool) (*Session[T], error) {
 	if !m.validID(id) {
 		return nil, fmt.Errorf("session: get: malformed ID: %w", ErrNotFound)
 	}
@@ -194,7 +195,7 @@ func (m *Manager[T]) load(ctx context.Context, id string, load loadFunc) (*Sessi
 		return s, nil
 	}
 	payload := rec.Payload
-	if m.view != nil {
+	if view {
 		// A read-only view: a codec may alias its input in what it
 		// decodes, which the caller then owns.
 		payload = bytes.Clone(payload)
@@ -274,7 +275,7 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 		load = f.LoadFresh
 	}
 	for attempt := 0; ; attempt++ {
-		s, err := m.load(ctx, id, load)
+		s, err := m.load(ctx, id, load, false)
 		if err != nil {
 			return nil, err
 		}
