@@ -60,6 +60,8 @@
 //   - Rekey (backend.Rekeyer): moves a record; ErrConflict, ErrExists and
 //     ErrNotFound write nothing; of concurrent Rekeys one wins.
 //   - Fresh (backend.FreshLoader): LoadFresh sees every completed write.
+//   - View (backend.Viewer): LoadView is Load without the copy, and a
+//     payload it handed out never changes under later writes.
 //   - Errors: each condition matches its sentinel with errors.Is, and no
 //     other sentinel; wrapping is fine.
 //   - Context: with a context already cancelled or past its deadline every
