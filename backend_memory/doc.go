@@ -15,8 +15,8 @@
 // # Capabilities
 //
 // Besides backend.Backend, a *Backend implements backend.OwnerIndex (list
-// and delete the sessions of one owner) and backend.Rekeyer (move a record to
-// a new key atomically).
+// and delete the sessions of one owner), backend.Rekeyer (move a record to
+// a new key atomically) and backend.Viewer (Load without the payload copy).
 //
 // # Concurrency and expiry
 //
@@ -28,7 +28,9 @@
 // records, so memory does not grow with sessions nobody comes back for.
 //
 // Payloads are copied on the way in and on the way out: a caller can never
-// modify stored bytes or see another caller's slice.
+// modify stored bytes or see another caller's slice. The one exception is
+// LoadView (backend.Viewer), which hands out the stored payload itself,
+// read-only: stored payloads are replaced by writes, never written into.
 //
 // # Errors
 //

@@ -535,3 +535,32 @@ func TestLoadAllocatesOnlyThePayloadCopy(t *testing.T) {
 		t.Errorf("Load of a missing key allocates %v times, want 0", n)
 	}
 }
+
+// TestRekeyWhileClosing: Close empties the shards one by one; a Rekey
+// whose destination shard is already closed returns ErrClosed, no panic.
+func TestRekeyWhileClosing(t *testing.T) {
+	b := New(WithJanitorInterval(0))
+	t.Cleanup(func() { b.Close() })
+	ctx := context.Background()
+	now := time.Now()
+	rec, err := b.Create(ctx, backend.Record{Key: "from", Payload: []byte("p"), CreatedAt: now,
+		IdleDeadline: now.Add(time.Hour), AbsoluteDeadline: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := b.s
+	newKey := ""
+	for i := range 1000 {
+		if k := fmt.Sprint("to-", i); s.shardIndex(k) != s.shardIndex("from") {
+			newKey = k
+			break
+		}
+	}
+	to := &s.shards[s.shardIndex(newKey)]
+	to.mu.Lock()
+	to.m = nil // as Close leaves it
+	to.mu.Unlock()
+	if _, err := b.Rekey(ctx, rec, newKey); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Rekey into a closed shard = %v, want ErrClosed", err)
+	}
+}

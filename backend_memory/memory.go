@@ -30,7 +30,8 @@ var (
 )
 
 // Backend is an in-memory backend.Backend that also implements
-// backend.OwnerIndex and backend.Rekeyer. It is safe for concurrent use.
+// backend.OwnerIndex, backend.Rekeyer and backend.Viewer. It is safe for
+// concurrent use.
 // Create one with New and release it with Close.
 type Backend struct {
 	s *store
@@ -363,7 +364,7 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	i, j := s.shardIndex(rec.Key), s.shardIndex(newKey)
 	from, to := &s.shards[i], &s.shards[j]
 	lockPair(from, to, i, j)
-	if from.m == nil {
+	if from.m == nil || to.m == nil { // Close empties the shards one by one
 		unlockPair(from, to, i, j)
 		return backend.Record{}, errClosed
 	}

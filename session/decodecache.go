@@ -67,6 +67,9 @@ func (c *decodeCache[T]) shard(key string) *decodeShard[T] {
 	return &c.shards[int(h)%decodeShards]
 }
 
+// on reports whether the cache is in use.
+func (c *decodeCache[T]) on() bool { return c.clone != nil }
+
 // get stores into v a clone of what payload decoded to under key, if the
 // cache holds exactly that payload.
 func (c *decodeCache[T]) get(key string, payload []byte, v *T) bool {

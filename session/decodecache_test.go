@@ -167,3 +167,19 @@ func TestViewNeverReachesTheCaller(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(rec.Payload), "stored", "the stored payload changed under a caller's write")
 }
+
+// TestAliasingCodecUpdates: a codec that aliases its input must not make
+// the decode cache serve stale data after the caller changes what it got.
+func TestAliasingCodecUpdates(t *testing.T) {
+	ctx := context.Background()
+	m := newManager[Raw](t, newMemory(t, nil), session.WithCodec(aliasing{}))
+	s, err := m.Create(ctx, "", Raw{B: []byte("aaaa")})
+	require.NoError(t, err)
+	_, err = m.Update(ctx, s.ID, func(s *session.Session[Raw]) error { s.Data.B[0] = 'b'; return nil })
+	require.NoError(t, err)
+	_, err = m.Update(ctx, s.ID, func(s *session.Session[Raw]) error { s.Data.B[1] = 'c'; return nil })
+	require.NoError(t, err)
+	got, err := m.Get(ctx, s.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "bcaa", string(got.Data.B))
+}

@@ -28,9 +28,13 @@ type Session[T any] struct {
 	IdleDeadline time.Time
 	// AbsoluteDeadline is when the session ends in any case.
 	AbsoluteDeadline time.Time
+	// (Changing the three times above changes nothing in the store: they
+	// are for reading.)
 
 	key     string
 	version uint64
+	// what the store holds, whatever the caller does to the fields above
+	created, absolute time.Time
 }
 
 // Manager creates, loads and stores sessions of type T in a backend. It is
@@ -136,6 +140,8 @@ func (m *Manager[T]) fromRecord(id string, rec backend.Record, data T) *Session[
 		AbsoluteDeadline: rec.AbsoluteDeadline,
 		key:              rec.Key,
 		version:          rec.Version,
+		created:          rec.CreatedAt,
+		absolute:         rec.AbsoluteDeadline,
 	}
 }
 
@@ -167,7 +173,7 @@ func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc, view boo
 		return nil, err
 	}
 	now := m.cf.clock()
-	if idle := m.idleDeadline(now, s.AbsoluteDeadline); idle.Sub(s.IdleDeadline) > m.cf.touch {
+	if idle := m.idleDeadline(now, s.absolute); idle.Sub(s.IdleDeadline) > m.cf.touch {
 		if err := m.b.Touch(ctx, s.key, idle); err != nil {
 			return nil, fmt.Errorf("session: get: refresh idle deadline: %w", err)
 		}
@@ -194,16 +200,20 @@ func (m *Manager[T]) load(ctx context.Context, id string, load loadFunc, view bo
 	if m.decoded.get(key, rec.Payload, &s.Data) {
 		return s, nil
 	}
-	payload := rec.Payload
+	// A codec may alias its input in what it decodes, which the caller
+	// then owns and may change: decode from bytes nobody else keeps, and
+	// keep other bytes for the decode cache. A read-only view is kept
+	// as it is (it never changes) and decoded from a copy.
+	data, keep := rec.Payload, rec.Payload
 	if view {
-		// A read-only view: a codec may alias its input in what it
-		// decodes, which the caller then owns.
-		payload = bytes.Clone(payload)
+		data = bytes.Clone(data)
+	} else if m.decoded.on() {
+		keep = bytes.Clone(keep)
 	}
-	if err := m.decode(payload, &s.Data); err != nil {
+	if err := m.decode(data, &s.Data); err != nil {
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
-	m.decoded.put(key, payload, &s.Data)
+	m.decoded.put(key, keep, &s.Data)
 	return s, nil
 }
 
@@ -246,9 +256,9 @@ func (m *Manager[T]) record(s *Session[T]) (backend.Record, error) {
 		Owner:            s.Owner,
 		Payload:          payload,
 		Version:          s.version,
-		CreatedAt:        s.CreatedAt,
-		IdleDeadline:     m.idleDeadline(m.cf.clock(), s.AbsoluteDeadline),
-		AbsoluteDeadline: s.AbsoluteDeadline,
+		CreatedAt:        s.created,
+		IdleDeadline:     m.idleDeadline(m.cf.clock(), s.absolute),
+		AbsoluteDeadline: s.absolute,
 	}, nil
 }
 
@@ -344,26 +354,35 @@ func (m *Manager[T]) Renew(ctx context.Context, s *Session[T]) error {
 	return nil
 }
 
-// rekey is Renew on a backend without Rekeyer: a compare-and-swap on the old
-// key proves nobody changed the session, then the new key is created and the
-// old one deleted. Both keys are live for a moment; the new ID is handed out
-// only after the old one is gone.
+// rekey is Renew on a backend without Rekeyer. The new key is created
+// first; then a compare-and-swap on the old key proves nobody changed the
+// session and retires it in the same write (anonymous, empty, idle
+// deadline now), so from that instant the old ID is dead and a concurrent
+// write to it fails instead of being lost. If the swap fails, the new key
+// is deleted again and the old session is left as it was: a failed Renew
+// never leaves the old ID carrying the new owner (session fixation). The
+// final Delete of the dead old key only tidies up.
 func (m *Manager[T]) rekey(ctx context.Context, rec backend.Record, newKey string) (backend.Record, error) {
-	if _, err := m.b.Update(ctx, rec); err != nil {
-		return backend.Record{}, err
-	}
 	oldKey := rec.Key
 	rec.Key = newKey
 	stored, err := m.b.Create(ctx, rec)
 	if err != nil {
 		return backend.Record{}, err
 	}
-	if err := m.b.Delete(ctx, oldKey); err != nil {
+	retire := backend.Record{
+		Key:              oldKey,
+		Version:          rec.Version,
+		CreatedAt:        rec.CreatedAt,
+		IdleDeadline:     m.cf.clock(),
+		AbsoluteDeadline: rec.AbsoluteDeadline,
+	}
+	if _, err := m.b.Update(ctx, retire); err != nil {
 		if cleanup := m.b.Delete(ctx, newKey); cleanup != nil {
 			err = errors.Join(err, cleanup)
 		}
 		return backend.Record{}, err
 	}
+	_ = m.b.Delete(ctx, oldKey) // dead already; a failure leaves only garbage that expires
 	return stored, nil
 }
 

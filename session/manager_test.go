@@ -704,3 +704,53 @@ func TestContextCanceled(t *testing.T) {
 	_, err = m.Create(ctx, "", 1)
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+// failingCreate fails every Create after the first n, and hides Rekeyer.
+type failingCreate struct {
+	backend.Backend
+	n atomic.Int64
+}
+
+func (f *failingCreate) Create(ctx context.Context, r backend.Record) (backend.Record, error) {
+	if f.n.Add(-1) < 0 {
+		return backend.Record{}, errors.New("store refused the write")
+	}
+	return f.Backend.Create(ctx, r)
+}
+
+// TestRenewGenericFailureKeepsOldSession: when the generic Renew fails, the
+// old ID still names the session as it was stored — never with the new
+// owner, which would log in whoever planted the old ID.
+func TestRenewGenericFailureKeepsOldSession(t *testing.T) {
+	ctx := context.Background()
+	fb := &failingCreate{Backend: newMemory(t, nil)}
+	fb.n.Store(1)
+	m := newManager[Profile](t, fb)
+	planted, err := m.Create(ctx, "", Profile{Name: "anonymous"})
+	require.NoError(t, err)
+
+	planted.Owner = "alice"
+	planted.Data.Name = "Alice"
+	require.Error(t, m.Renew(ctx, planted))
+
+	got, err := m.Get(ctx, planted.ID)
+	require.NoError(t, err, "a failed Renew leaves the old session alive")
+	assert.Equal(t, "", got.Owner, "the planted ID must not be logged in as alice")
+	assert.Equal(t, "anonymous", got.Data.Name)
+}
+
+func TestSaveIgnoresChangedDeadlines(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := newManager[int](t, newMemory(t, clk), session.WithClock(clk.Now), session.WithAbsoluteTimeout(time.Hour))
+	s, err := m.Create(ctx, "", 1)
+	require.NoError(t, err)
+	abs := s.AbsoluteDeadline
+	s.AbsoluteDeadline = abs.Add(1000 * time.Hour)
+	s.CreatedAt = time.Time{}
+	require.NoError(t, m.Save(ctx, s))
+	got, err := m.Get(ctx, s.ID)
+	require.NoError(t, err)
+	assert.True(t, got.AbsoluteDeadline.Equal(abs), "Save must not move the absolute deadline")
+	assert.False(t, got.CreatedAt.IsZero())
+}
