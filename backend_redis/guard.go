@@ -47,6 +47,12 @@ type guardState struct {
 	version uint64 // written: the version stored
 	created int64  // written: created-at, micros
 	idle    int64  // written: idle deadline, micros
+	// inflight counts writes begun and not ended; overlapped says that two
+	// were in flight at once, so their replies may end in another order
+	// than Redis applied them, and no outcome can be trusted until the
+	// window passes.
+	inflight   int32
+	overlapped bool
 }
 
 type guardKind uint8
@@ -76,7 +82,8 @@ var epoch = time.Now()
 // clock jumps.
 func mono() int64 { return int64(time.Since(epoch)) }
 
-func shardOf(h string) int { return int(h[0]) % guardShards }
+// shardOf mixes two characters of h: hashed keys all start with '~'.
+func shardOf(h string) int { return (int(h[1])*31 + int(h[len(h)-1])) % guardShards }
 
 // get returns the live state of h, if any.
 func (g *guard) get(h string) (guardState, bool) {
@@ -106,23 +113,58 @@ func (st guardState) trusts(gone bool, rec backend.Record, ok bool) bool {
 	return false
 }
 
-// set records st for h for one window from now. Writers set guardPending
-// before a write is sent (a write whose reply is lost may still have been
-// applied) and the outcome after the reply, so the window counts from the
-// later instant.
-func (g *guard) set(h string, st guardState) {
+// begin records that a write to h is about to be sent: until it ends no
+// cache hit is trusted (a write whose reply is lost may still have been
+// applied).
+func (g *guard) begin(h string) {
+	g.update(h, func(st *guardState, existed bool) {
+		if existed && st.inflight > 0 {
+			st.overlapped = true
+		}
+		st.inflight++
+		st.kind = guardPending
+	})
+}
+
+// end records the outcome of a write to h (kind guardWritten with its
+// version, created and idle, or guardDeleted). If another write to h was in
+// flight at the same time, the outcome of the one that ended last need
+// not be the one Redis applied last, so h stays pending for a window.
+func (g *guard) end(h string, out guardState) {
+	g.update(h, func(st *guardState, existed bool) {
+		if st.inflight > 0 {
+			st.inflight--
+		}
+		if !existed || st.overlapped {
+			st.kind = guardPending
+			if st.inflight == 0 {
+				st.overlapped = false
+			}
+			return
+		}
+		st.kind, st.version, st.created, st.idle = out.kind, out.version, out.created, out.idle
+	})
+}
+
+// update changes the state of h under its shard's lock and keeps it for
+// one window from now. Writers call it before a write is sent and after its
+// reply, so the window counts from the later instant.
+func (g *guard) update(h string, change func(st *guardState, existed bool)) {
 	now := mono()
-	st.until = now + int64(g.window)
-	for last := g.last.Load(); st.until > last && !g.last.CompareAndSwap(last, st.until); last = g.last.Load() {
+	until := now + int64(g.window)
+	for last := g.last.Load(); until > last && !g.last.CompareAndSwap(last, until); last = g.last.Load() {
 	}
 	s := &g.shards[shardOf(h)]
 	s.mu.Lock()
 	if s.m == nil {
 		s.m = make(map[string]guardState)
 	}
-	if _, ok := s.m[h]; !ok {
+	st, existed := s.m[h]
+	if !existed {
 		g.live.Add(1)
 	}
+	change(&st, existed)
+	st.until = until
 	s.m[h] = st
 	if len(s.m) > s.sweepLen || now > s.sweepTime {
 		for k, e := range s.m {

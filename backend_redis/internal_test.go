@@ -213,3 +213,37 @@ func TestSessionHash(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardOverlappingWrites: when two writes to one key are in flight at
+// once their replies may end in another order than Redis applied them, so
+// neither outcome is trusted; a write alone records its outcome.
+func TestGuardOverlappingWrites(t *testing.T) {
+	g := &guard{window: time.Minute}
+	h := strings.Repeat("A", hashLen)
+	state := func() guardKind {
+		st, ok := g.get(h)
+		if !ok {
+			t.Fatal("no guard state")
+		}
+		return st.kind
+	}
+	g.begin(h)
+	g.end(h, guardState{kind: guardDeleted})
+	if k := state(); k != guardDeleted {
+		t.Fatalf("a lone Delete left kind %d, want deleted", k)
+	}
+
+	g.begin(h) // Touch sent
+	g.begin(h) // Delete sent
+	g.end(h, guardState{kind: guardDeleted})
+	g.end(h, guardState{kind: guardWritten, version: 2}) // Touch's reply handled last
+	if k := state(); k != guardPending {
+		t.Fatalf("overlapping writes left kind %d, want pending", k)
+	}
+
+	g.begin(h) // a later write alone is trusted again
+	g.end(h, guardState{kind: guardWritten, version: 3})
+	if st, _ := g.get(h); st.kind != guardWritten || st.version != 3 {
+		t.Fatalf("a lone write after the overlap left %+v", st)
+	}
+}

@@ -63,8 +63,11 @@ func (c config) validate() error {
 	if c.waitN > 0 {
 		if c.waitTimeout < time.Millisecond {
 			errs = append(errs, fmt.Errorf("WAIT timeout %v below 1ms (WAIT 0 would block forever)", c.waitTimeout))
-		} else if c.waitTimeout >= c.opTimeout {
-			errs = append(errs, fmt.Errorf("WAIT timeout %v not below the operation timeout %v", c.waitTimeout, c.opTimeout))
+		} else if c.waitTimeout >= c.opTimeout/2 {
+			// Calls without a deadline share a context that may have only
+			// three quarters of the operation timeout left: leave the
+			// write itself room too.
+			errs = append(errs, fmt.Errorf("WAIT timeout %v not below half the operation timeout %v", c.waitTimeout, c.opTimeout))
 		}
 	}
 	if c.writeGuard <= 0 {
@@ -132,7 +135,8 @@ func WithOpTimeout(d time.Duration) Option {
 // Cluster also to the owner index entries written before a session write.
 // Touch does not wait: losing one only makes a session expire earlier. n = 0
 // turns WAIT off; for n > 0 the timeout must be at least 1ms and shorter
-// than the operation timeout (WithOpTimeout). The default is n = 0: no WAIT.
+// than half the operation timeout (WithOpTimeout), so that a write and its
+// WAIT fit in one operation. The default is n = 0: no WAIT.
 func WithWaitReplicas(n int, timeout time.Duration) Option {
 	return func(c *config) { c.waitN, c.waitTimeout = n, timeout }
 }

@@ -48,22 +48,39 @@ func (b *Backend) indexAdd(ctx context.Context, op, owner, h string, abs int64, 
 	return nil, nil
 }
 
-// unindex removes the hashes hs from owner's index, then puts back those
-// whose session is live and has that owner after all (see above). It is
-// best effort: an entry it fails to remove stays until pruned.
+// unindex removes the hashes hs from owner's index, then reads their
+// sessions again and puts back every entry that the read did not prove
+// stale (session gone, or now of another owner), with the score it had:
+// a live session of that owner after all (see above), and also every
+// entry the read failed to check, so that a transient error never breaks
+// the superset. It is best effort: an entry it fails to remove stays until
+// pruned.
 func (b *Backend) unindex(ctx context.Context, owner string, hs []string) {
 	if len(hs) == 0 {
 		return
 	}
 	ik := b.indexKey(owner)
+	scores, err := b.client.Do(ctx, b.client.B().Zmscore().Key(ik).Member(hs...).Build()).ToArray()
+	if err != nil || len(scores) != len(hs) {
+		return // nothing removed: still a superset
+	}
 	if b.client.Do(ctx, b.client.B().Zrem().Key(ik).Member(hs...).Build()).Error() != nil {
 		return
 	}
 	recs, _ := b.loadHashes(ctx, hs)
-	for i, r := range recs {
-		if r.ok && r.rec.Owner == owner {
-			_, _ = b.indexAdd(ctx, "owner index", owner, hs[i], micros(r.rec.AbsoluteDeadline), false)
+	for i, h := range hs {
+		score, err := scores[i].AsFloat64()
+		if err != nil {
+			continue // was not in the index
 		}
+		var r hashRecord
+		if i < len(recs) {
+			r = recs[i]
+		}
+		if r.gone || r.ok && r.rec.Owner != owner {
+			continue
+		}
+		_, _ = b.indexAdd(ctx, "owner index", owner, h, (int64(score)-1)*1000, false)
 	}
 }
 

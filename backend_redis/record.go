@@ -170,17 +170,19 @@ func viewRecord(s string) (backend.Record, error) {
 		return backend.Record{}, fmt.Errorf("%w: bad header (%d bytes)", ErrCorruptRecord, len(s))
 	}
 	off := offOwnerLen + 4
-	n := int(bigEndian32(s[offOwnerLen:]))
-	if n > len(s)-off-4 {
-		return backend.Record{}, fmt.Errorf("%w: owner length %d beyond the record", ErrCorruptRecord, n)
+	n32 := bigEndian32(s[offOwnerLen:])
+	if uint64(n32) > uint64(len(s)-off-4) { // unsigned: no negative lengths where int has 32 bits
+		return backend.Record{}, fmt.Errorf("%w: owner length %d beyond the record", ErrCorruptRecord, n32)
 	}
+	n := int(n32)
 	owner := s[off : off+n]
 	off += n
-	m := int(bigEndian32(s[off:]))
+	m32 := bigEndian32(s[off:])
 	off += 4
-	if m > len(s)-off {
-		return backend.Record{}, fmt.Errorf("%w: key length %d beyond the record", ErrCorruptRecord, m)
+	if uint64(m32) > uint64(len(s)-off) {
+		return backend.Record{}, fmt.Errorf("%w: key length %d beyond the record", ErrCorruptRecord, m32)
 	}
+	m := int(m32)
 	return backend.Record{
 		Key:              s[off : off+m],
 		Owner:            owner,

@@ -46,8 +46,8 @@ const (
 )
 
 // Backend is a backend.Backend on Redis through rueidis. It also implements
-// backend.OwnerIndex, backend.Rekeyer and backend.FreshLoader. It is safe for
-// concurrent use.
+// backend.OwnerIndex, backend.Rekeyer, backend.FreshLoader and
+// backend.Viewer. It is safe for concurrent use.
 type Backend struct {
 	client  rueidis.Client
 	owned   bool // Close closes client
@@ -466,19 +466,19 @@ func errEmptyKey(op string) error {
 // with the cache off.
 func (b *Backend) guardPending(h string) {
 	if b.cfg.cache {
-		b.guard.set(h, guardState{kind: guardPending})
+		b.guard.begin(h)
 	}
 }
 
 func (b *Backend) guardDeleted(h string) {
 	if b.cfg.cache {
-		b.guard.set(h, guardState{kind: guardDeleted})
+		b.guard.end(h, guardState{kind: guardDeleted})
 	}
 }
 
 func (b *Backend) guardWrote(h string, version uint64, created, idle int64) {
 	if b.cfg.cache {
-		b.guard.set(h, guardState{kind: guardWritten, version: version, created: created, idle: idle})
+		b.guard.end(h, guardState{kind: guardWritten, version: version, created: created, idle: idle})
 	}
 }
 

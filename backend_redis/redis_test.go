@@ -268,9 +268,10 @@ func testTwoInstances(t *testing.T, addr string) {
 }
 
 // testDump: after sessions are created through a Manager, no Redis key or
-// value holds a session ID, and no Redis key holds a backend key (they are
-// hashed again). Values do hold the backend key — ListByOwner has to return
-// it — which is itself a one-way hash of the ID.
+// value holds a session ID, and no Redis key holds a backend key that is
+// not already a hash. The Manager's storage keys, one-way hashes of the
+// IDs, do appear: as hash tags, and in values (ListByOwner has to return
+// them).
 func testDump(t *testing.T, srv *redistest.Server, client rueidis.Client) {
 	ctx := ctxT(t, time.Minute)
 	prefix := "dump" + uniq() + ":"

@@ -3,6 +3,7 @@ package redisbackend
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/redis/rueidis"
@@ -100,6 +101,11 @@ func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val strin
 	}
 	res, werr2 := b.run(ctx, true, deleteVersionScript, []string{rkOld}, versionBytes(version))
 	oldOwner, err = b.scriptOwner(ctx, op, res)
+	if err != nil && !errors.Is(err, backend.ErrNotFound) && !errors.Is(err, backend.ErrConflict) {
+		// The old key may be gone already: keeping the new one means at
+		// worst an orphan that nobody holds an ID for, never no session.
+		return "", nil, err
+	}
 	if err != nil {
 		undo, _ := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
 			return c.B().Del().Key(rkNew).Build()
