@@ -207,16 +207,7 @@ func (r *refBackend) Load(ctx context.Context, key string) (backend.Record, erro
 	if r.has(flawHangs) {
 		<-r.hang
 	}
-	if err := r.ctxErr(ctx); err != nil {
-		return backend.Record{}, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rec, ok := r.live(r.key(key))
-	if !ok {
-		return backend.Record{}, r.err(backend.ErrNotFound)
-	}
-	return r.out(rec), nil
+	return r.load(ctx, key, r.out)
 }
 
 func (r *refBackend) LoadFresh(ctx context.Context, key string) (backend.Record, error) {
@@ -226,6 +217,11 @@ func (r *refBackend) LoadFresh(ctx context.Context, key string) (backend.Record,
 // LoadView returns the stored payload itself: stored payloads are replaced,
 // never written into (unless flawViewWritesInPlace).
 func (r *refBackend) LoadView(ctx context.Context, key string) (backend.Record, error) {
+	return r.load(ctx, key, func(rec backend.Record) backend.Record { return rec })
+}
+
+// load returns out of the live record under key, under the lock.
+func (r *refBackend) load(ctx context.Context, key string, out func(backend.Record) backend.Record) (backend.Record, error) {
 	if err := r.ctxErr(ctx); err != nil {
 		return backend.Record{}, err
 	}
@@ -235,7 +231,7 @@ func (r *refBackend) LoadView(ctx context.Context, key string) (backend.Record, 
 	if !ok {
 		return backend.Record{}, r.err(backend.ErrNotFound)
 	}
-	return rec, nil
+	return out(rec), nil
 }
 
 func (r *refBackend) Update(ctx context.Context, rec backend.Record) (backend.Record, error) {
