@@ -26,19 +26,24 @@ import (
 // again and Load is served locally, so the window can be generous: it only
 // has to outlast the invalidation push.
 //
-// The map is sharded by the hash's first byte; a shard sweeps its expired
-// entries when it has doubled since its last sweep or a window has passed,
-// so it holds about as many entries as keys written within one window. A
-// Load while no entry is live anywhere (none was set, or the latest one's
-// window has passed) costs two atomic loads and a clock read.
+// The map is sharded by the hash; a shard sweeps its expired entries when
+// it has doubled since its last sweep or a window has passed, so it holds
+// about as many entries as keys written within one window. In front of the
+// map sits a filter: the hashes fall into guardSlots slots, and each slot
+// holds the latest end of a window of any key in it. A Load of a key whose
+// slot has no live window, which is most Loads of an instance that does
+// not write thousands of sessions per window, costs one atomic load and
+// takes no lock.
 type guard struct {
 	window time.Duration
-	live   atomic.Int64 // entries in all shards; 0 lets Load skip the locks
-	last   atomic.Int64 // the latest until of any entry; past it, all are dead
+	slots  [guardSlots]atomic.Int64 // mono nanoseconds: no entry of the slot is live past it
 	shards [guardShards]guardShard
 }
 
-const guardShards = 64
+const (
+	guardShards = 64
+	guardSlots  = 1 << 12 // two base64 characters of a hash
+)
 
 // A guardState is what this Backend last did to a key.
 type guardState struct {
@@ -75,26 +80,33 @@ type guardShard struct {
 	_         [24]byte              // keep shards on separate cache lines
 }
 
-// epoch anchors mono; time.Since reads the monotonic clock.
+// epoch anchors mono.
 var epoch = time.Now()
 
-// mono returns monotonic nanoseconds since process start, immune to wall
-// clock jumps.
-func mono() int64 { return int64(time.Since(epoch)) }
+// mono returns now as monotonic nanoseconds since process start, immune to
+// wall clock jumps; now must come from time.Now (it carries a monotonic
+// reading).
+func mono(now time.Time) int64 { return int64(now.Sub(epoch)) }
 
 // shardOf mixes two characters of h: hashed keys all start with '~'.
 func shardOf(h string) int { return (int(h[1])*31 + int(h[len(h)-1])) % guardShards }
 
-// get returns the live state of h, if any.
-func (g *guard) get(h string) (guardState, bool) {
-	if g.live.Load() == 0 || mono() >= g.last.Load() {
+// slotOf is the filter slot of h: the values of its second and third
+// characters, which are base64url in both kinds of hash (see sessionHash).
+func slotOf(h string) int {
+	return (int(base64Value[h[1]])<<6 | int(base64Value[h[2]])) & (guardSlots - 1)
+}
+
+// get returns the state of h if it is live at mono time now.
+func (g *guard) get(h string, now int64) (guardState, bool) {
+	if now >= g.slots[slotOf(h)].Load() {
 		return guardState{}, false
 	}
 	s := &g.shards[shardOf(h)]
 	s.mu.RLock()
 	st, ok := s.m[h]
 	s.mu.RUnlock()
-	if !ok || mono() >= st.until {
+	if !ok || now >= st.until {
 		return guardState{}, false
 	}
 	return st, true
@@ -150,9 +162,11 @@ func (g *guard) end(h string, out guardState) {
 // one window from now. Writers call it before a write is sent and after its
 // reply, so the window counts from the later instant.
 func (g *guard) update(h string, change func(st *guardState, existed bool)) {
-	now := mono()
+	now := mono(time.Now())
 	until := now + int64(g.window)
-	for last := g.last.Load(); until > last && !g.last.CompareAndSwap(last, until); last = g.last.Load() {
+	// Before the map: get must not skip the map while this entry is live.
+	slot := &g.slots[slotOf(h)]
+	for last := slot.Load(); until > last && !slot.CompareAndSwap(last, until); last = slot.Load() {
 	}
 	s := &g.shards[shardOf(h)]
 	s.mu.Lock()
@@ -160,9 +174,6 @@ func (g *guard) update(h string, change func(st *guardState, existed bool)) {
 		s.m = make(map[string]guardState)
 	}
 	st, existed := s.m[h]
-	if !existed {
-		g.live.Add(1)
-	}
 	change(&st, existed)
 	st.until = until
 	s.m[h] = st
@@ -170,7 +181,6 @@ func (g *guard) update(h string, change func(st *guardState, existed bool)) {
 		for k, e := range s.m {
 			if e.until <= now {
 				delete(s.m, k)
-				g.live.Add(-1)
 			}
 		}
 		s.sweepLen = max(64, 2*len(s.m))

@@ -221,7 +221,7 @@ func TestGuardOverlappingWrites(t *testing.T) {
 	g := &guard{window: time.Minute}
 	h := strings.Repeat("A", hashLen)
 	state := func() guardKind {
-		st, ok := g.get(h)
+		st, ok := g.get(h, mono(time.Now()))
 		if !ok {
 			t.Fatal("no guard state")
 		}
@@ -243,7 +243,38 @@ func TestGuardOverlappingWrites(t *testing.T) {
 
 	g.begin(h) // a later write alone is trusted again
 	g.end(h, guardState{kind: guardWritten, version: 3})
-	if st, _ := g.get(h); st.kind != guardWritten || st.version != 3 {
+	if st, _ := g.get(h, mono(time.Now())); st.kind != guardWritten || st.version != 3 {
 		t.Fatalf("a lone write after the overlap left %+v", st)
+	}
+}
+
+// TestGuardFilter: a key is guarded for one window after a write, and the
+// slot filter in front of the map neither hides it nor guards a key that
+// was not written.
+func TestGuardFilter(t *testing.T) {
+	g := &guard{window: time.Minute}
+	written := strings.Repeat("A", hashLen)
+	sameSlot := "AAA" + strings.Repeat("B", hashLen-3)
+	otherSlot := "ABB" + strings.Repeat("A", hashLen-3)
+	hashed := "~AA" + strings.Repeat("C", hashLen-3)
+	if slotOf(written) != slotOf(sameSlot) || slotOf(written) == slotOf(otherSlot) || slotOf(written) != slotOf(hashed) {
+		t.Fatal("slotOf does not use the second and third characters")
+	}
+	g.begin(written)
+	g.end(written, guardState{kind: guardDeleted})
+	now := mono(time.Now())
+	if _, ok := g.get(written, now); !ok {
+		t.Error("a key written just now is not guarded")
+	}
+	for _, h := range []string{sameSlot, otherSlot, hashed} {
+		if _, ok := g.get(h, now); ok {
+			t.Errorf("%s is guarded, but only %s was written", h, written)
+		}
+	}
+	if _, ok := g.get(written, now+int64(2*time.Minute)); ok {
+		t.Error("a key is still guarded after its window")
+	}
+	if s := slotOf("\xff\xff\xff"); s < 0 || s >= guardSlots {
+		t.Errorf("slotOf of non-base64 bytes = %d, outside the filter", s)
 	}
 }

@@ -3,6 +3,7 @@ package redisbackend
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -137,7 +138,8 @@ func (b *Backend) members(ctx context.Context, op, owner string) ([]string, erro
 	if err != nil {
 		return nil, b.fail(ctx, op, err)
 	}
-	return hs, nil
+	// Only hashes are ever added; anything else is not a session of ours.
+	return slices.DeleteFunc(hs, func(h string) bool { return len(h) != hashLen }), nil
 }
 
 // ListByOwner returns the live records whose Owner is owner, read from

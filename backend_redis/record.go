@@ -62,19 +62,26 @@ func sessionHash(dst []byte, key string) {
 
 func isBase64URL(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if !base64URL[s[i]] {
+		if base64Value[s[i]] == notBase64 {
 			return false
 		}
 	}
 	return true
 }
 
-var base64URL = func() (t [256]bool) {
-	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
-		t[c] = true
+// base64Value maps a base64url character to its value, 0 to 63, and any
+// other byte to notBase64.
+var base64Value = func() (t [256]byte) {
+	for i := range t {
+		t[i] = notBase64
+	}
+	for i, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		t[c] = byte(i)
 	}
 	return t
 }()
+
+const notBase64 = 0xff
 
 // hashInto writes base64url(SHA-256(s)) into dst[:hashLen]. It does not
 // allocate for short s.

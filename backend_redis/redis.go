@@ -180,14 +180,15 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 	if key == "" {
 		return backend.Record{}, notFound(op)
 	}
-	ctx, cancel := b.opCtx(ctx)
+	now := time.Now() // one clock read serves a cache hit
+	ctx, cancel := b.opCtxAt(ctx, now)
 	defer cancel()
 	var kb keyBuf
 	rk, h := b.sessionKey(&kb, key)
 	var st guardState
 	guarded := false
 	if cached {
-		st, guarded = b.guard.get(h)
+		st, guarded = b.guard.get(h, mono(now))
 	}
 	for {
 		var res rueidis.RedisResult
@@ -211,6 +212,9 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 			}
 		}
 		hit := cached && res.IsCacheHit()
+		if !hit {
+			now = time.Now() // after the round trip
+		}
 		if hit && guarded && !st.trusts(gone, rec, err == nil) {
 			// Possibly older than this Backend's own write: ask Redis.
 			cached = false
@@ -221,7 +225,7 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 			return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, err)
 		case gone:
 			return backend.Record{}, notFound(op)
-		case rec.Expired(time.Now()):
+		case rec.Expired(now):
 			if hit {
 				// A Touch on another instance may have moved the deadline
 				// and its invalidation not have arrived yet: ask Redis.
@@ -492,11 +496,16 @@ func noop() {}
 // renewed when a quarter of the timeout has passed: their deadline lies
 // between 3/4 of the operation timeout and all of it.
 func (b *Backend) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return b.opCtxAt(ctx, time.Now())
+}
+
+// opCtxAt is opCtx for a caller that has read the clock already.
+func (b *Backend) opCtxAt(ctx context.Context, at time.Time) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return ctx, noop
 	}
 	if ctx == context.Background() || ctx == context.TODO() {
-		now := mono()
+		now := mono(at)
 		if s := b.shared.Load(); s != nil && now < s.renew {
 			return s.ctx, noop
 		}
