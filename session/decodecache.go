@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"encoding/binary"
 	"sync"
 )
 
@@ -28,7 +29,9 @@ func cloneFunc[T any]() func(*T) T {
 // decodeCache maps a storage key to the payload last decoded for it and
 // the value it decoded to. A hit needs the stored payload to be the same
 // bytes, so the cache can never serve anything the backend did not just
-// return: freshness stays the backend's business.
+// return: freshness stays the backend's business. The key only says where
+// to look: entries are found by the first 8 bytes of the storage key (48
+// random bits), and two keys that share them only take each other's place.
 type decodeCache[T any] struct {
 	clone    func(*T) T // nil: the cache is off
 	perShard int
@@ -39,7 +42,7 @@ const decodeShards = 32
 
 type decodeShard[T any] struct {
 	mu sync.RWMutex
-	m  map[string]decoded[T]
+	m  map[uint64]decoded[T]
 }
 
 type decoded[T any] struct {
@@ -59,12 +62,12 @@ func newDecodeCache[T any](entries int) *decodeCache[T] {
 	return c
 }
 
-func (c *decodeCache[T]) shard(key string) *decodeShard[T] {
-	var h byte
-	if len(key) > 1 {
-		h = key[0]*31 + key[len(key)-1]
-	}
-	return &c.shards[int(h)%decodeShards]
+// slot returns where key is kept: its shard and the key within it.
+func (c *decodeCache[T]) slot(key string) (*decodeShard[T], uint64) {
+	var b [8]byte
+	copy(b[:], key) // storage keys have 43 bytes
+	k := binary.LittleEndian.Uint64(b[:])
+	return &c.shards[(k>>8)%decodeShards], k
 }
 
 // on reports whether the cache is in use.
@@ -76,9 +79,9 @@ func (c *decodeCache[T]) get(key string, payload []byte, v *T) bool {
 	if c.clone == nil {
 		return false
 	}
-	s := c.shard(key)
+	s, k := c.slot(key)
 	s.mu.RLock()
-	d, ok := s.m[key]
+	d, ok := s.m[k]
 	s.mu.RUnlock()
 	if !ok || !bytes.Equal(d.payload, payload) {
 		return false
@@ -94,18 +97,18 @@ func (c *decodeCache[T]) put(key string, payload []byte, v *T) {
 		return
 	}
 	d := decoded[T]{payload: payload, v: c.clone(v)}
-	s := c.shard(key)
+	s, k := c.slot(key)
 	s.mu.Lock()
 	if s.m == nil {
-		s.m = make(map[string]decoded[T], c.perShard)
+		s.m = make(map[uint64]decoded[T], c.perShard)
 	}
-	if _, ok := s.m[key]; !ok && len(s.m) >= c.perShard {
+	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
 		for k := range s.m { // evict one entry, arbitrary: maps iterate randomly
 			delete(s.m, k)
 			break
 		}
 	}
-	s.m[key] = d
+	s.m[k] = d
 	s.mu.Unlock()
 }
 
@@ -114,8 +117,8 @@ func (c *decodeCache[T]) forget(key string) {
 	if c.clone == nil {
 		return
 	}
-	s := c.shard(key)
+	s, k := c.slot(key)
 	s.mu.Lock()
-	delete(s.m, key)
+	delete(s.m, k)
 	s.mu.Unlock()
 }

@@ -168,11 +168,11 @@ func (m *Manager[T]) GetFresh(ctx context.Context, id string) (*Session[T], erro
 }
 
 func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc, view bool) (*Session[T], error) {
-	s, err := m.load(ctx, id, load, view)
+	now := m.cf.clock()
+	s, err := m.load(ctx, id, now, load, view)
 	if err != nil {
 		return nil, err
 	}
-	now := m.cf.clock()
 	if idle := m.idleDeadline(now, s.absolute); idle.Sub(s.IdleDeadline) > m.cf.touch {
 		if err := m.b.Touch(ctx, s.key, idle); err != nil {
 			return nil, fmt.Errorf("session: get: refresh idle deadline: %w", err)
@@ -182,9 +182,9 @@ func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc, view boo
 	return s, nil
 }
 
-// load reads and decodes the session without refreshing it. view says
-// that load returns read-only payloads (backend.Viewer).
-func (m *Manager[T]) load(ctx context.Context, id string, load loadFunc, view bool) (*Session[T], error) {
+// load reads and decodes the session without refreshing it, as live at
+// now. view says that load returns read-only payloads (backend.Viewer).
+func (m *Manager[T]) load(ctx context.Context, id string, now time.Time, load loadFunc, view bool) (*Session[T], error) {
 	if !m.validID(id) {
 		return nil, fmt.Errorf("session: get: malformed ID: %w", ErrNotFound)
 	}
@@ -193,7 +193,7 @@ func (m *Manager[T]) load(ctx context.Context, id string, load loadFunc, view bo
 	if err != nil {
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
-	if rec.Expired(m.cf.clock()) {
+	if rec.Expired(now) {
 		return nil, fmt.Errorf("session: get: expired: %w", ErrNotFound)
 	}
 	s := m.fromRecord(id, rec, *new(T))
@@ -285,7 +285,7 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 		load = f.LoadFresh
 	}
 	for attempt := 0; ; attempt++ {
-		s, err := m.load(ctx, id, load, false)
+		s, err := m.load(ctx, id, m.cf.clock(), load, false)
 		if err != nil {
 			return nil, err
 		}
