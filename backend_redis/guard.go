@@ -26,18 +26,30 @@ import (
 // again and Load is served locally, so the window can be generous: it only
 // has to outlast the invalidation push.
 //
+// The first trusted cache hit settles the key: the cache holds this
+// Backend's write or a newer one, so the invalidation has arrived, and the
+// key leaves the guard. rueidis keeps one cache per connection and sends a
+// key's cached reads always down the same connection, whose replies come
+// in order, so no reply read before the write can refill the cache after
+// that; a new connection starts with an empty cache.
+//
 // The map is sharded by the hash; a shard sweeps its expired entries when
 // it has doubled since its last sweep or a window has passed, so it holds
-// about as many entries as keys written within one window. In front of the
-// map sits a filter: the hashes fall into guardSlots slots, and each slot
-// holds the latest end of a window of any key in it. A Load of a key whose
-// slot has no live window, which is most Loads of an instance that does
-// not write thousands of sessions per window, costs one atomic load and
-// takes no lock.
+// about as many entries as keys written within one window and not read
+// since. In front of the map sits a filter: the hashes fall into
+// guardSlots slots, and each slot counts the entries of its keys and holds
+// the latest end of their windows. A Load of a key whose slot has no live
+// entry, which is most Loads, costs two atomic loads and takes no lock.
 type guard struct {
 	window time.Duration
-	slots  [guardSlots]atomic.Int64 // mono nanoseconds: no entry of the slot is live past it
+	slots  [guardSlots]guardSlot
 	shards [guardShards]guardShard
+}
+
+// A guardSlot summarises the entries of the keys that fall into it.
+type guardSlot struct {
+	n     atomic.Int64 // entries in the map
+	until atomic.Int64 // mono nanoseconds: no entry is live past it
 }
 
 const (
@@ -99,7 +111,7 @@ func slotOf(h string) int {
 
 // get returns the state of h if it is live at mono time now.
 func (g *guard) get(h string, now int64) (guardState, bool) {
-	if now >= g.slots[slotOf(h)].Load() {
+	if sl := &g.slots[slotOf(h)]; sl.n.Load() == 0 || now >= sl.until.Load() {
 		return guardState{}, false
 	}
 	s := &g.shards[shardOf(h)]
@@ -123,6 +135,18 @@ func (st guardState) trusts(gone bool, rec backend.Record, ok bool) bool {
 			(rec.Version > st.version || rec.Version == st.version && micros(rec.IdleDeadline) == st.idle)
 	}
 	return false
+}
+
+// settle forgets h after Load trusted a cache hit in state st (see
+// guard), unless a write changed the state since.
+func (g *guard) settle(h string, st guardState) {
+	s := &g.shards[shardOf(h)]
+	s.mu.Lock()
+	if cur, ok := s.m[h]; ok && cur == st {
+		delete(s.m, h)
+		g.slots[slotOf(h)].n.Add(-1)
+	}
+	s.mu.Unlock()
 }
 
 // begin records that a write to h is about to be sent: until it ends no
@@ -164,9 +188,9 @@ func (g *guard) end(h string, out guardState) {
 func (g *guard) update(h string, change func(st *guardState, existed bool)) {
 	now := mono(time.Now())
 	until := now + int64(g.window)
-	// Before the map: get must not skip the map while this entry is live.
-	slot := &g.slots[slotOf(h)]
-	for last := slot.Load(); until > last && !slot.CompareAndSwap(last, until); last = slot.Load() {
+	// The slot first: get must not skip the map while this entry is live.
+	sl := &g.slots[slotOf(h)]
+	for last := sl.until.Load(); until > last && !sl.until.CompareAndSwap(last, until); last = sl.until.Load() {
 	}
 	s := &g.shards[shardOf(h)]
 	s.mu.Lock()
@@ -174,6 +198,9 @@ func (g *guard) update(h string, change func(st *guardState, existed bool)) {
 		s.m = make(map[string]guardState)
 	}
 	st, existed := s.m[h]
+	if !existed {
+		sl.n.Add(1)
+	}
 	change(&st, existed)
 	st.until = until
 	s.m[h] = st
@@ -181,6 +208,7 @@ func (g *guard) update(h string, change func(st *guardState, existed bool)) {
 		for k, e := range s.m {
 			if e.until <= now {
 				delete(s.m, k)
+				g.slots[slotOf(k)].n.Add(-1)
 			}
 		}
 		s.sweepLen = max(64, 2*len(s.m))

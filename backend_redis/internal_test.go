@@ -278,3 +278,31 @@ func TestGuardFilter(t *testing.T) {
 		t.Errorf("slotOf of non-base64 bytes = %d, outside the filter", s)
 	}
 }
+
+// TestGuardSettle: a trusted hit settles a key, which leaves the guard and
+// its slot; a write begun after the hit was judged keeps the key guarded.
+func TestGuardSettle(t *testing.T) {
+	g := &guard{window: time.Minute}
+	h := strings.Repeat("A", hashLen)
+	written := guardState{kind: guardWritten, version: 2, created: 1, idle: 5}
+	g.begin(h)
+	g.end(h, written)
+	st, ok := g.get(h, mono(time.Now()))
+	if !ok {
+		t.Fatal("a key written just now is not guarded")
+	}
+	g.begin(h) // another write begins after the hit was judged
+	g.settle(h, st)
+	if st, ok := g.get(h, mono(time.Now())); !ok || st.kind != guardPending {
+		t.Fatalf("settling a state a write has changed left %+v, %v; want pending", st, ok)
+	}
+	g.end(h, written)
+	st, _ = g.get(h, mono(time.Now()))
+	g.settle(h, st)
+	if _, ok := g.get(h, mono(time.Now())); ok {
+		t.Error("a settled key is still guarded")
+	}
+	if n := g.slots[slotOf(h)].n.Load(); n != 0 {
+		t.Errorf("the slot of a settled key counts %d entries, want 0", n)
+	}
+}

@@ -215,10 +215,14 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 		if !hit {
 			now = time.Now() // after the round trip
 		}
-		if hit && guarded && !st.trusts(gone, rec, err == nil) {
-			// Possibly older than this Backend's own write: ask Redis.
-			cached = false
-			continue
+		if hit && guarded {
+			if !st.trusts(gone, rec, err == nil) {
+				// Possibly older than this Backend's own write: ask Redis.
+				cached = false
+				continue
+			}
+			b.guard.settle(h, st)
+			guarded = false
 		}
 		switch {
 		case err != nil:
