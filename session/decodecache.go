@@ -3,7 +3,9 @@ package session
 import (
 	"bytes"
 	"encoding/binary"
-	"sync"
+	"math/bits"
+	"math/rand/v2"
+	"sync/atomic"
 )
 
 // Cloner is implemented by session data types that can copy themselves:
@@ -29,23 +31,29 @@ func cloneFunc[T any]() func(*T) T {
 // decodeCache maps a storage key to the payload last decoded for it and
 // the value it decoded to. A hit needs the stored payload to be the same
 // bytes, so the cache can never serve anything the backend did not just
-// return: freshness stays the backend's business. The key only says where
-// to look: entries are found by the first 8 bytes of the storage key (48
-// random bits), and two keys that share them only take each other's place.
+// return: freshness stays the backend's business.
+//
+// It is a set-associative table read without locks: a key falls into one
+// bucket of decodeWays slots, found by the first 8 bytes of the storage key
+// (48 random bits). Keys that share those bytes only take each other's
+// place, since a hit also needs the payload. Writers race only to the cost
+// of a miss: a slot's key is a hint, and its entry carries its own.
 type decodeCache[T any] struct {
-	clone    func(*T) T // nil: the cache is off
-	perShard int
-	shards   [decodeShards]decodeShard[T]
+	clone   func(*T) T // nil: the cache is off
+	buckets []decodeBucket[T]
+	shift   uint // hash >> shift is the bucket
 }
 
-const decodeShards = 32
+const decodeWays = 4
 
-type decodeShard[T any] struct {
-	mu sync.RWMutex
-	m  map[uint64]decoded[T]
+// A decodeBucket fills one 64-byte cache line.
+type decodeBucket[T any] struct {
+	keys    [decodeWays]atomic.Uint64
+	entries [decodeWays]atomic.Pointer[decoded[T]]
 }
 
 type decoded[T any] struct {
+	key     uint64
 	payload []byte // owned by the cache: backends return payloads the caller owns
 	v       T      // never handed out; Get returns clones
 }
@@ -56,18 +64,23 @@ func newDecodeCache[T any](entries int) *decodeCache[T] {
 		c.clone = nil
 		return c
 	}
-	// Keys spread evenly but not exactly over the shards: a quarter more
-	// room per shard lets about entries sessions fit.
-	c.perShard = max(1, entries*5/4/decodeShards)
+	// A power of two of buckets, at least entries/decodeWays of them: keys
+	// spread unevenly, and a full bucket evicts.
+	n := uint(bits.Len(uint((entries - 1) / decodeWays)))
+	c.buckets = make([]decodeBucket[T], 1<<n)
+	c.shift = 64 - n
 	return c
 }
 
-// slot returns where key is kept: its shard and the key within it.
-func (c *decodeCache[T]) slot(key string) (*decodeShard[T], uint64) {
+// bucket returns where key is kept and the key as the cache knows it.
+func (c *decodeCache[T]) bucket(key string) (*decodeBucket[T], uint64) {
 	var b [8]byte
 	copy(b[:], key) // storage keys have 43 bytes
 	k := binary.LittleEndian.Uint64(b[:])
-	return &c.shards[(k>>8)%decodeShards], k
+	if c.shift == 64 {
+		return &c.buckets[0], k
+	}
+	return &c.buckets[(k*0x9e3779b97f4a7c15)>>c.shift], k
 }
 
 // on reports whether the cache is in use.
@@ -79,37 +92,46 @@ func (c *decodeCache[T]) get(key string, payload []byte, v *T) bool {
 	if c.clone == nil {
 		return false
 	}
-	s, k := c.slot(key)
-	s.mu.RLock()
-	d, ok := s.m[k]
-	s.mu.RUnlock()
-	if !ok || !bytes.Equal(d.payload, payload) {
-		return false
+	b, k := c.bucket(key)
+	for i := range decodeWays {
+		if b.keys[i].Load() != k {
+			continue
+		}
+		// Equal payloads decode to equal values; a read-only view kept
+		// here compares by its pointer alone.
+		if d := b.entries[i].Load(); d != nil && d.key == k && bytes.Equal(d.payload, payload) {
+			*v = c.clone(&d.v)
+			return true
+		}
 	}
-	*v = c.clone(&d.v)
-	return true
+	return false
 }
 
 // put remembers that payload, which the cache may keep, decodes to v. It
-// stores a clone, since the caller keeps v.
+// stores a clone, since the caller keeps v. It takes the key's own slot,
+// else an empty one, else a random one.
 func (c *decodeCache[T]) put(key string, payload []byte, v *T) {
 	if c.clone == nil {
 		return
 	}
-	d := decoded[T]{payload: payload, v: c.clone(v)}
-	s, k := c.slot(key)
-	s.mu.Lock()
-	if s.m == nil {
-		s.m = make(map[uint64]decoded[T], c.perShard)
-	}
-	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
-		for k := range s.m { // evict one entry, arbitrary: maps iterate randomly
-			delete(s.m, k)
+	d := &decoded[T]{payload: payload, v: c.clone(v)}
+	b, k := c.bucket(key)
+	d.key = k
+	way := -1
+	for i := range decodeWays {
+		if b.keys[i].Load() == k {
+			way = i
 			break
 		}
+		if way < 0 && b.entries[i].Load() == nil {
+			way = i
+		}
 	}
-	s.m[k] = d
-	s.mu.Unlock()
+	if way < 0 {
+		way = rand.IntN(decodeWays)
+	}
+	b.entries[way].Store(d)
+	b.keys[way].Store(k)
 }
 
 // forget drops key, so a destroyed session does not hold memory.
@@ -117,8 +139,10 @@ func (c *decodeCache[T]) forget(key string) {
 	if c.clone == nil {
 		return
 	}
-	s, k := c.slot(key)
-	s.mu.Lock()
-	delete(s.m, k)
-	s.mu.Unlock()
+	b, k := c.bucket(key)
+	for i := range decodeWays {
+		if b.keys[i].Load() == k {
+			b.entries[i].Store(nil)
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -182,4 +184,62 @@ func TestAliasingCodecUpdates(t *testing.T) {
 	got, err := m.Get(ctx, s.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "bcaa", string(got.Data.B))
+}
+
+// TestDecodeCacheConcurrent: readers on several Managers' decode caches,
+// sharing one small table, race writers of the same sessions. Every Get
+// returns a session as one write left it (the map and the slice agree),
+// never older than what that reader saw before. Run with -race.
+func TestDecodeCacheConcurrent(t *testing.T) {
+	ctx := context.Background()
+	store := newMemory(t, nil)
+	m := newManager[Basket](t, store, session.WithDecodeCache(4))
+	var ids []string
+	for range 8 {
+		s, err := m.Create(ctx, "", Basket{Items: map[string]int{"n": 0}, Tags: []string{"0"}})
+		require.NoError(t, err)
+		ids = append(ids, s.ID)
+	}
+	const writes = 50
+	var wg sync.WaitGroup
+	for w := range 2 {
+		writer := newManager[Basket](t, store)
+		wg.Go(func() {
+			for i := range writes {
+				id := ids[(w+i)%len(ids)]
+				_, err := writer.Update(ctx, id, func(s *session.Session[Basket]) error {
+					n := s.Data.Items["n"] + 1
+					s.Data.Items["n"], s.Data.Tags[0] = n, strconv.Itoa(n)
+					return nil
+				})
+				assert.NoError(t, err)
+			}
+		})
+	}
+	for range 4 {
+		wg.Go(func() {
+			seen := make(map[string]int)
+			for i := range 20 * writes {
+				id := ids[i%len(ids)]
+				s, err := m.Get(ctx, id)
+				if !assert.NoError(t, err) {
+					return
+				}
+				n := s.Data.Items["n"]
+				assert.Equal(t, strconv.Itoa(n), s.Data.Tags[0], "a Get mixed two versions")
+				assert.GreaterOrEqual(t, n, seen[id], "a Get went back in time")
+				seen[id] = n
+				s.Data.Items["n"], s.Data.Tags[0] = -1, "mine" // the caller owns what it got
+			}
+		})
+	}
+	wg.Wait()
+	fresh := newManager[Basket](t, store, session.WithDecodeCache(0))
+	for _, id := range ids {
+		want, err := fresh.Get(ctx, id)
+		require.NoError(t, err)
+		got, err := m.Get(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, want.Data, got.Data, "after the writes, the cache serves an old version")
+	}
 }
