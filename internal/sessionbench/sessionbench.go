@@ -62,7 +62,9 @@ func NewProfile() Profile {
 // check, hashing, Load, decoding. No Get refreshes the idle deadline, so
 // a caching backend serves every read from its cache after the first.
 // Sub-benchmarks: Decode (a Profile, decoded on every Get) and Cloner (a
-// ClonedProfile, decoded once and cloned after), each Serial and Parallel.
+// ClonedProfile, decoded once and cloned after), each Serial and Parallel
+// with context.Background, and RequestContext: Serial with a cancelable
+// context without a deadline, as net/http hands a handler.
 // newBackend returns a fresh backend for each.
 func Get(b *testing.B, newBackend func(testing.TB) backend.Backend, opts ...session.Option) {
 	b.Run("Decode", func(b *testing.B) { get(b, newBackend(b), NewProfile(), opts) })
@@ -83,23 +85,29 @@ func get[T any](b *testing.B, be backend.Backend, data T, opts []session.Option)
 		}
 		ids[i] = s.ID
 	}
-	get := func(b *testing.B, i uint64) {
+	get := func(b *testing.B, ctx context.Context, i uint64) {
 		if _, err := m.Get(ctx, ids[i%uint64(len(ids))]); err != nil {
 			b.Error(err)
 		}
 	}
 	// One read of each first, so that caches are warm.
 	for i := range ids {
-		get(b, uint64(i))
+		get(b, ctx, uint64(i))
 	}
-	b.Run("Serial", func(b *testing.B) {
-		b.ReportAllocs()
-		var i uint64
-		for b.Loop() {
-			i = i*6364136223846793005 + 1442695040888963407
-			get(b, i>>33)
+	serial := func(ctx context.Context) func(b *testing.B) {
+		return func(b *testing.B) {
+			b.ReportAllocs()
+			var i uint64
+			for b.Loop() {
+				i = i*6364136223846793005 + 1442695040888963407
+				get(b, ctx, i>>33)
+			}
 		}
-	})
+	}
+	b.Run("Serial", serial(ctx))
+	reqCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	b.Run("RequestContext", serial(reqCtx))
 	b.Run("Parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		var seed atomic.Uint64
@@ -107,7 +115,7 @@ func get[T any](b *testing.B, be backend.Backend, data T, opts []session.Option)
 			i := seed.Add(1)
 			for pb.Next() {
 				i = i*6364136223846793005 + 1442695040888963407
-				get(b, i>>33)
+				get(b, ctx, i>>33)
 			}
 		})
 	})
