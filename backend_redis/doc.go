@@ -139,7 +139,11 @@
 // backend.ErrUnavailable that also wraps the client's error; when the
 // context is done it wraps the context's error too. An operation whose
 // context has no deadline gets one (WithOpTimeout), because rueidis retries
-// reads until the context ends. A session key holding a value this package
+// reads until the context ends; its timer is made only if the call has to
+// wait for Redis, so a cache hit costs none. rueidis notices a canceled
+// context late when it reads an idle connection synchronously: such a call
+// ends at its deadline or the client's ConnWriteTimeout, whichever comes
+// first. A session key holding a value this package
 // did not write gives ErrCorruptRecord. ErrNotReplicated reports a write the
 // replicas did not acknowledge. After Close, methods return ErrClosed.
 package redisbackend

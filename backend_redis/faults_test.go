@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sessionkit/sessionkit/backend"
+	redisbackend "github.com/sessionkit/sessionkit/backend_redis"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 )
 
@@ -127,4 +129,54 @@ func TestFaults(t *testing.T) {
 	}
 	t.Logf("%d calls succeeded, %d failed as unavailable (%d while the server was down)",
 		okCalls.Load(), unavailable.Load(), downCalls.Load())
+}
+
+// TestUnresponsiveServer stops the server (SIGSTOP: connections stay open,
+// nothing answers). A Load with a cancelable context without a deadline,
+// as net/http hands a handler, ends at the operation timeout. One whose
+// context is canceled ends with the cancellation long before its
+// operation timeout of a minute, but not at once: rueidis reads an idle
+// connection synchronously until the deadline or the connection's write
+// timeout (2s in these tests), whichever comes first. Both errors match
+// backend.ErrUnavailable and the context's error.
+func TestUnresponsiveServer(t *testing.T) {
+	srv := redistest.Standalone(t)
+	client := standaloneClient(t, srv.Addr)
+	const opTimeout = 300 * time.Millisecond
+	b := newBackend(t, client, redisbackend.WithOpTimeout(opTimeout))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if _, err := b.Create(ctx, record("k", "", "p")); err != nil {
+		t.Fatal(err)
+	}
+	pid := srv.Pid()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+
+	const grace = 2 * time.Second // scheduling under -race on two cores
+	start := time.Now()
+	_, err := b.LoadFresh(ctx, "k")
+	took := time.Since(start)
+	if !errors.Is(err, backend.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Load from a stopped server = %v, want ErrUnavailable and DeadlineExceeded", err)
+	}
+	if took < opTimeout || took > opTimeout+grace {
+		t.Errorf("Load from a stopped server took %v, want the operation timeout %v", took, opTimeout)
+	}
+
+	long := newBackend(t, client, redisbackend.WithOpTimeout(time.Minute))
+	cctx, cancelLoad := context.WithCancel(ctx)
+	timer := time.AfterFunc(50*time.Millisecond, cancelLoad)
+	defer timer.Stop()
+	start = time.Now()
+	_, err = long.LoadFresh(cctx, "k")
+	took = time.Since(start)
+	if !errors.Is(err, backend.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("Load canceled while waiting = %v, want ErrUnavailable and Canceled", err)
+	}
+	if took > 2*time.Second+grace {
+		t.Errorf("Load canceled after 50ms took %v, more than the connection write timeout", took)
+	}
 }

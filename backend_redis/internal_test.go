@@ -306,3 +306,50 @@ func TestGuardSettle(t *testing.T) {
 		t.Errorf("the slot of a settled key counts %d entries, want 0", n)
 	}
 }
+
+// TestLazyCtx: the context a Load gets when the caller's has no deadline
+// behaves like context.WithDeadline, and makes no timer until asked.
+func TestLazyCtx(t *testing.T) {
+	type key struct{}
+	parent, cancelParent := context.WithCancel(context.WithValue(t.Context(), key{}, "v"))
+	defer cancelParent()
+	deadline := time.Now().Add(time.Hour)
+	c := &lazyCtx{parent: parent, deadline: deadline}
+	if d, ok := c.Deadline(); !ok || !d.Equal(deadline) {
+		t.Errorf("Deadline() = %v, %v; want %v, true", d, ok, deadline)
+	}
+	if c.Value(key{}) != "v" {
+		t.Error("Value does not reach the parent")
+	}
+	if c.ctx != nil {
+		t.Error("Deadline or Value made a timer")
+	}
+	if c.Err() != nil {
+		t.Fatalf("Err() = %v before anything ended", c.Err())
+	}
+	cancelParent()
+	wait := func(c *lazyCtx, want error) {
+		t.Helper()
+		select {
+		case <-c.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("Done not closed")
+		}
+		if !errors.Is(c.Err(), want) {
+			t.Errorf("Err() = %v, want %v", c.Err(), want)
+		}
+	}
+	wait(c, context.Canceled)
+	c.release()
+
+	short := &lazyCtx{parent: t.Context(), deadline: time.Now().Add(20 * time.Millisecond)}
+	wait(short, context.DeadlineExceeded)
+	short.release()
+
+	unused := &lazyCtx{parent: t.Context(), deadline: deadline}
+	unused.release()
+	if unused.cancel != nil {
+		t.Error("release of an unused context made a timer")
+	}
+	wait(unused, context.Canceled)
+}

@@ -490,46 +490,6 @@ func (b *Backend) guardWrote(h string, version uint64, created, idle int64) {
 	}
 }
 
-func noop() {}
-
-// opCtx applies the default operation deadline to a context without one.
-//
-// A context.WithTimeout per call costs more than a cached Load (a timer and
-// four allocations), so calls with context.Background or context.TODO,
-// which carry neither values nor cancellation, share one timeout context,
-// renewed when a quarter of the timeout has passed: their deadline lies
-// between 3/4 of the operation timeout and all of it.
-func (b *Backend) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return b.opCtxAt(ctx, time.Now())
-}
-
-// opCtxAt is opCtx for a caller that has read the clock already.
-func (b *Backend) opCtxAt(ctx context.Context, at time.Time) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, noop
-	}
-	if ctx == context.Background() || ctx == context.TODO() {
-		now := mono(at)
-		if s := b.shared.Load(); s != nil && now < s.renew {
-			return s.ctx, noop
-		}
-		// The one it replaces is released by its timer at its deadline;
-		// calls still using it are bounded by that deadline.
-		sctx, cancel := context.WithTimeout(context.Background(), b.cfg.opTimeout)
-		b.shared.Store(&sharedCtx{ctx: sctx, cancel: cancel, renew: now + int64(b.cfg.opTimeout/4)})
-		return sctx, noop
-	}
-	return context.WithTimeout(ctx, b.cfg.opTimeout)
-}
-
-// sharedCtx is the timeout context shared by calls without a context of
-// their own (see opCtx).
-type sharedCtx struct {
-	ctx    context.Context
-	cancel context.CancelFunc // called by Close
-	renew  int64              // mono nanoseconds
-}
-
 func notFound(op string) error {
 	return fmt.Errorf("redisbackend: %s: %w", op, backend.ErrNotFound)
 }
