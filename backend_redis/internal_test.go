@@ -214,6 +214,28 @@ func TestSessionHash(t *testing.T) {
 	}
 }
 
+// TestSessionKey: a session's Redis key is the prefix, "s:", the first
+// tagLen characters of its hash in braces (the Cluster hash tag) and the
+// rest of the hash; sessionKeyOf builds the same key from the hash.
+func TestSessionKey(t *testing.T) {
+	b := &Backend{cfg: config{prefix: "p:"}}
+	for _, key := range []string{"OTICy4nQhEX1hyFCRUAKGqAoceA_VD5rGwNM291fWcg", "not a hash", "{}\x00"} {
+		var kb keyBuf
+		rk, h := b.sessionKey(&kb, key)
+		var want [hashLen]byte
+		sessionHash(want[:], key)
+		if h != string(want[:]) {
+			t.Errorf("sessionKey(%q) returned hash %q, want %q", key, h, want)
+		}
+		if w := "p:s:{" + h[:tagLen] + "}" + h[tagLen:]; rk != w {
+			t.Errorf("sessionKey(%q) = %q, want %q", key, rk, w)
+		}
+		if k := b.sessionKeyOf(h); k != rk {
+			t.Errorf("sessionKeyOf(%q) = %q, want %q", h, k, rk)
+		}
+	}
+}
+
 // TestGuardOverlappingWrites: when two writes to one key are in flight at
 // once their replies may end in another order than Redis applied them, so
 // neither outcome is trusted; a write alone records its outcome.

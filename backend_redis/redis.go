@@ -516,22 +516,33 @@ func (b *Backend) fail(ctx context.Context, op string, err error) error {
 // keyBuf is stack space for building a session key.
 type keyBuf [maxPrefix + 3 + hashLen + 1]byte
 
-// sessionKey returns the Redis key of a session, <prefix>s:{<h>}, and h
-// (see sessionHash) as a substring of it.
+// tagLen is how many leading characters of h form the Cluster hash tag of
+// a session key: 48 random bits spread sessions over all slots, and the
+// client computes the slot (a CRC16 of the tag) on every command.
+const tagLen = 8
+
+// sessionKey returns the Redis key of a session, <prefix>s:{<tag>}<rest>
+// with h = tag+rest (see sessionHash), and h.
 func (b *Backend) sessionKey(buf *keyBuf, key string) (rk, h string) {
+	var hb [hashLen]byte
+	sessionHash(hb[:], key)
 	n := len(b.cfg.prefix)
 	p := buf[:n+3+hashLen+1]
 	copy(p, b.cfg.prefix)
 	copy(p[n:], "s:{")
-	sessionHash(p[n+3:], key)
-	p[len(p)-1] = '}'
-	rk = string(p)
-	return rk, rk[n+3 : n+3+hashLen]
+	copy(p[n+3:], hb[:tagLen])
+	p[n+3+tagLen] = '}'
+	copy(p[n+4+tagLen:], hb[tagLen:])
+	if string(hb[:]) == key { // the Manager's keys: no copy
+		return string(p), key
+	}
+	return string(p), string(hb[:])
 }
 
-// sessionKeyOf returns the Redis key of the session with hash h.
+// sessionKeyOf returns the Redis key of the session with hash h, which has
+// hashLen bytes.
 func (b *Backend) sessionKeyOf(h string) string {
-	return b.cfg.prefix + "s:{" + h + "}"
+	return b.cfg.prefix + "s:{" + h[:tagLen] + "}" + h[tagLen:]
 }
 
 // indexKey returns the Redis key of owner's index, <prefix>o:{<hash>}.
