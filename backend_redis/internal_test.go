@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,56 @@ func TestInternal(t *testing.T) {
 		} {
 			if got := c.st.trusts(c.gone, c.rec, true); got != c.want {
 				t.Errorf("%s: trusts = %v, want %v", c.name, got, c.want)
+			}
+		}
+	})
+
+	// ClockSkew: Redis expires keys by its own clock. A record whose
+	// deadline has passed by the application's clock while Redis still
+	// keeps the key, as when Redis's clock lags, is gone for every
+	// operation, and none of them changes it.
+	t.Run("ClockSkew", func(t *testing.T) {
+		for _, cluster := range []bool{false, true} { // Rekey's two paths
+			b, err := New(client, WithPrefix(fmt.Sprint("skew", cluster, ":")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.cluster = cluster
+			now := time.Now()
+			for i, deadlines := range [][2]time.Time{
+				{now.Add(-time.Second), now.Add(time.Hour)},    // idle passed
+				{now.Add(-time.Second), now.Add(-time.Second)}, // absolute passed
+			} {
+				key := fmt.Sprint("expired", i)
+				var kb keyBuf
+				rk, _ := b.sessionKey(&kb, key)
+				val, err := encodeRecord(1, micros(now.Add(-time.Hour)), micros(deadlines[0]), micros(deadlines[1]), "", key, []byte("p"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := client.Do(ctx, client.B().Set().Key(rk).Value(val).Px(time.Hour).Build()).Error(); err != nil {
+					t.Fatal(err)
+				}
+				rec := testRecord(key, "", "new")
+				rec.Version = 1
+				if _, err := b.Load(ctx, key); !errors.Is(err, backend.ErrNotFound) {
+					t.Errorf("cluster=%v, %s: Load = %v, want ErrNotFound", cluster, key, err)
+				}
+				if _, err := b.Update(ctx, rec); !errors.Is(err, backend.ErrNotFound) {
+					t.Errorf("cluster=%v, %s: Update = %v, want ErrNotFound", cluster, key, err)
+				}
+				if err := b.Touch(ctx, key, now.Add(time.Hour)); !errors.Is(err, backend.ErrNotFound) {
+					t.Errorf("cluster=%v, %s: Touch = %v, want ErrNotFound", cluster, key, err)
+				}
+				if _, err := b.Rekey(ctx, rec, key+"-new"); !errors.Is(err, backend.ErrNotFound) {
+					t.Errorf("cluster=%v, %s: Rekey = %v, want ErrNotFound", cluster, key, err)
+				}
+				if got, err := client.Do(ctx, client.B().Get().Key(rk).Build()).ToString(); err != nil || got != val {
+					t.Errorf("cluster=%v, %s: the stored record changed", cluster, key)
+				}
+				if _, err := b.LoadFresh(ctx, key+"-new"); !errors.Is(err, backend.ErrNotFound) {
+					t.Errorf("cluster=%v, %s: a failed Rekey left the new key: %v", cluster, key, err)
+				}
 			}
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -104,6 +105,9 @@ func micros(t time.Time) int64 {
 	}
 	return min(max(t.UnixMicro(), 1), maxMicros)
 }
+
+// nowMicros is the application's clock as the scripts take it.
+func nowMicros() string { return strconv.FormatInt(micros(time.Now()), 10) }
 
 // fromMicros is the inverse of micros.
 func fromMicros(us int64) time.Time {

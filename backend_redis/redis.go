@@ -332,7 +332,7 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, err)
 	}
 	keys := []string{rk}
-	args := []string{versionBytes(rec.Version), val, fmt.Sprint(pxat(ttlMicros(idle, abs))), ownerField(rec.Owner), fmt.Sprint(abs), "0"}
+	args := []string{versionBytes(rec.Version), val, fmt.Sprint(pxat(ttlMicros(idle, abs))), ownerField(rec.Owner), fmt.Sprint(abs), "0", nowMicros()}
 	if rec.Owner == "" {
 		args[5] = "1" // no index to maintain
 	}
@@ -402,7 +402,7 @@ func (b *Backend) Touch(ctx context.Context, key string, idleDeadline time.Time)
 	var kb keyBuf
 	rk, h := b.sessionKey(&kb, key)
 	b.guardPending(h)
-	res, _ := b.run(ctx, false, touchScript, []string{rk}, fmt.Sprint(micros(idleDeadline)))
+	res, _ := b.run(ctx, false, touchScript, []string{rk}, fmt.Sprint(micros(idleDeadline)), nowMicros())
 	if arr, err := res.ToArray(); err == nil && len(arr) == 3 {
 		vb, _ := arr[0].ToString()
 		cb, _ := arr[1].ToString()

@@ -65,7 +65,7 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	} else {
 		var res rueidis.RedisResult
 		res, werr = b.run(ctx, true, rekeyScript, []string{rkOld, rkNew},
-			versionBytes(rec.Version), val, fmt.Sprint(pxat(ttlMicros(idle, abs))))
+			versionBytes(rec.Version), val, fmt.Sprint(pxat(ttlMicros(idle, abs))), nowMicros())
 		oldOwner, err = b.scriptOwner(ctx, op, res)
 	}
 	if err != nil {
@@ -99,7 +99,7 @@ func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val strin
 		}
 		return "", nil, b.fail(ctx, op, err)
 	}
-	res, werr2 := b.run(ctx, true, deleteVersionScript, []string{rkOld}, versionBytes(version))
+	res, werr2 := b.run(ctx, true, deleteVersionScript, []string{rkOld}, versionBytes(version), nowMicros())
 	oldOwner, err = b.scriptOwner(ctx, op, res)
 	if err != nil && !errors.Is(err, backend.ErrNotFound) && !errors.Is(err, backend.ErrConflict) {
 		// The old key may be gone already: keeping the new one means at

@@ -16,6 +16,12 @@ import (
 // layout described in record.go (Lua strings are 1-based: the version is
 // bytes 2..9, the absolute deadline 26..33, the owner field starts at 34).
 //
+// Scripts that change a record take the application's clock, now in unix
+// microseconds, and treat a record at or past one of its deadlines by that
+// clock as not found, as Load does: Redis expires keys by its own clock,
+// which may lag the application's, and a write must not bring back a
+// session that Load already calls expired.
+//
 // Replies: 0 = not found, 2 = version conflict, 3 = the owner index must be
 // written first, 4 = new key exists; success is 1 or an array starting
 // with 1. A record with a bad header is an error reply starting with
@@ -31,6 +37,9 @@ local function check(v)
     return redis.error_reply('SKCORRUPT bad record header')
   end
 end
+local function dead(v, now)
+  return num(v, 18) <= now or num(v, 26) <= now
+end
 local function owner(v)
   local n = ((string.byte(v, 34) * 256 + string.byte(v, 35)) * 256 + string.byte(v, 36)) * 256 + string.byte(v, 37)
   return string.sub(v, 38, 37 + n)
@@ -40,7 +49,8 @@ end
 // updateScript: KEYS[1] session; ARGV[1] expected version (8 bytes),
 // ARGV[2] new record (its created-at is replaced by the stored one),
 // ARGV[3] PXAT, ARGV[4] new owner field, ARGV[5] new absolute deadline
-// (micros), ARGV[6] "1" if the new owner's index already has the session.
+// (micros), ARGV[6] "1" if the new owner's index already has the session,
+// ARGV[7] now.
 // Without ARGV[6], a change of owner or a later absolute deadline returns 3
 // so that the caller adds the index entry first. Success: {1, created-at
 // bytes, old owner}.
@@ -49,6 +59,7 @@ local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local bad = check(v)
 if bad then return bad end
+if dead(v, tonumber(ARGV[7])) then return 0 end
 if string.sub(v, 2, 9) ~= ARGV[1] then return 2 end
 if ARGV[6] ~= '1' and (string.sub(v, 34, 33 + #ARGV[4]) ~= ARGV[4] or tonumber(ARGV[5]) > num(v, 26)) then
   return 3
@@ -57,7 +68,8 @@ redis.call('SET', KEYS[1], string.sub(ARGV[2], 1, 9) .. string.sub(v, 10, 17) ..
 return {1, string.sub(v, 10, 17), owner(v)}
 `)
 
-// touchScript: KEYS[1] session; ARGV[1] new idle deadline (micros). It
+// touchScript: KEYS[1] session; ARGV[1] new idle deadline (micros), ARGV[2]
+// now. It
 // clamps the deadline to the absolute one, rewrites it in place and moves
 // the key's expiry; the version stays. Success: {version bytes, created-at
 // bytes, stored idle deadline}.
@@ -66,6 +78,7 @@ local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local bad = check(v)
 if bad then return bad end
+if dead(v, tonumber(ARGV[2])) then return 0 end
 local idle = math.min(tonumber(ARGV[1]), num(v, 26))
 local b, x = {}, idle
 for j = 8, 1, -1 do
@@ -88,7 +101,8 @@ redis.call('DEL', KEYS[1])
 return 1
 `)
 
-// deleteVersionScript: KEYS[1] session; ARGV[1] expected version. The
+// deleteVersionScript: KEYS[1] session; ARGV[1] expected version, ARGV[2]
+// now. The
 // second half of a Rekey on a Cluster: delete the old record if its version
 // still matches. Success: {1, old owner}.
 var deleteVersionScript = newScript(luaPrelude + `
@@ -96,13 +110,14 @@ local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local bad = check(v)
 if bad then return bad end
+if dead(v, tonumber(ARGV[2])) then return 0 end
 if string.sub(v, 2, 9) ~= ARGV[1] then return 2 end
 redis.call('DEL', KEYS[1])
 return {1, owner(v)}
 `)
 
 // rekeyScript: KEYS[1] old session, KEYS[2] new session; ARGV[1] expected
-// version, ARGV[2] new record, ARGV[3] its PXAT. Atomic Rekey for clients
+// version, ARGV[2] new record, ARGV[3] its PXAT, ARGV[4] now. Atomic Rekey for clients
 // that are not Cluster clients (both keys on one server). Success: {1, old
 // owner}.
 var rekeyScript = newScript(luaPrelude + `
@@ -110,6 +125,7 @@ local v = redis.call('GET', KEYS[1])
 if not v then return 0 end
 local bad = check(v)
 if bad then return bad end
+if dead(v, tonumber(ARGV[4])) then return 0 end
 if string.sub(v, 2, 9) ~= ARGV[1] then return 2 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 4 end
 redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
