@@ -98,7 +98,8 @@
 //     so for a few seconds after this Backend writes or deletes a session
 //     (WithWriteGuard) its Load serves a cached copy of that session only
 //     if it is what this Backend wrote or newer, and reads Redis
-//     otherwise.
+//     otherwise. The first such copy ends the check for that session:
+//     the invalidation has arrived.
 //   - When a connection drops, rueidis drops the cache of that connection,
 //     so a disconnected instance cannot serve stale sessions from it. A
 //     connection that dies silently is noticed after ConnWriteTimeout.

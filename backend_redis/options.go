@@ -147,8 +147,9 @@ func WithWaitReplicas(n int, timeout time.Duration) Option {
 // right after the client's own write with the old value, until the
 // invalidation push arrives (about one round trip later, more under load).
 // Within the window Load serves a cached copy only if it is at least as new
-// as what this Backend wrote, and reads from Redis otherwise; once the push
-// has arrived, reads are served from the cache again. The window only has
+// as what this Backend wrote, and reads from Redis otherwise; the first
+// such copy shows the push has arrived, and ends the window for that
+// session. The window only has
 // to outlast the push; longer costs a little memory per written key. It
 // must be positive. The default is 5 seconds.
 func WithWriteGuard(d time.Duration) Option {
