@@ -32,13 +32,17 @@ local function num(s, i)
   for j = i, i + 7 do n = n * 256 + string.byte(s, j) end
   return n
 end
-local function check(v)
+-- live returns the record at key if it is live at now, else nil and the
+-- reply for a missing, expired or unreadable record.
+local function live(key, now)
+  local v = redis.call('GET', key)
+  if not v then return nil, 0 end
   if #v < 41 or string.byte(v, 1) ~= 1 then
-    return redis.error_reply('SKCORRUPT bad record header')
+    return nil, redis.error_reply('SKCORRUPT bad record header')
   end
-end
-local function dead(v, now)
-  return num(v, 18) <= now or num(v, 26) <= now
+  now = tonumber(now)
+  if num(v, 18) <= now or num(v, 26) <= now then return nil, 0 end
+  return v
 end
 local function owner(v)
   local n = ((string.byte(v, 34) * 256 + string.byte(v, 35)) * 256 + string.byte(v, 36)) * 256 + string.byte(v, 37)
@@ -55,11 +59,8 @@ end
 // so that the caller adds the index entry first. Success: {1, created-at
 // bytes, old owner}.
 var updateScript = newScript(luaPrelude + `
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local bad = check(v)
-if bad then return bad end
-if dead(v, tonumber(ARGV[7])) then return 0 end
+local v, reply = live(KEYS[1], ARGV[7])
+if not v then return reply end
 if string.sub(v, 2, 9) ~= ARGV[1] then return 2 end
 if ARGV[6] ~= '1' and (string.sub(v, 34, 33 + #ARGV[4]) ~= ARGV[4] or tonumber(ARGV[5]) > num(v, 26)) then
   return 3
@@ -74,11 +75,8 @@ return {1, string.sub(v, 10, 17), owner(v)}
 // the key's expiry; the version stays. Success: {version bytes, created-at
 // bytes, stored idle deadline}.
 var touchScript = newScript(luaPrelude + `
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local bad = check(v)
-if bad then return bad end
-if dead(v, tonumber(ARGV[2])) then return 0 end
+local v, reply = live(KEYS[1], ARGV[2])
+if not v then return reply end
 local idle = math.min(tonumber(ARGV[1]), num(v, 26))
 local b, x = {}, idle
 for j = 8, 1, -1 do
@@ -106,11 +104,8 @@ return 1
 // second half of a Rekey on a Cluster: delete the old record if its version
 // still matches. Success: {1, old owner}.
 var deleteVersionScript = newScript(luaPrelude + `
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local bad = check(v)
-if bad then return bad end
-if dead(v, tonumber(ARGV[2])) then return 0 end
+local v, reply = live(KEYS[1], ARGV[2])
+if not v then return reply end
 if string.sub(v, 2, 9) ~= ARGV[1] then return 2 end
 redis.call('DEL', KEYS[1])
 return {1, owner(v)}
@@ -121,11 +116,8 @@ return {1, owner(v)}
 // that are not Cluster clients (both keys on one server). Success: {1, old
 // owner}.
 var rekeyScript = newScript(luaPrelude + `
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-local bad = check(v)
-if bad then return bad end
-if dead(v, tonumber(ARGV[4])) then return 0 end
+local v, reply = live(KEYS[1], ARGV[4])
+if not v then return reply end
 if string.sub(v, 2, 9) ~= ARGV[1] then return 2 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 4 end
 redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
