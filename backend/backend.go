@@ -174,6 +174,11 @@ type FreshLoader interface {
 // with the backend and with other callers: the caller must never modify
 // it. It may keep it, so a Viewer must never modify a payload it has
 // handed out (replace stored payloads, do not write into them).
+//
+// The Manager reads through LoadView instead of Load whenever it keeps
+// decoded sessions. A wrapper that embeds a backend to change Load
+// (instrumentation, fault injection) must change LoadView the same way, or
+// embed the backend.Backend interface, which promotes no capabilities.
 type Viewer interface {
 	// LoadView is Load, but the returned Payload is read-only.
 	LoadView(ctx context.Context, key string) (Record, error)

@@ -10,10 +10,14 @@ import (
 
 // Cloner is implemented by session data types that can copy themselves:
 // Clone must return a value that shares no mutable memory (slices, maps,
-// pointers) with the receiver. A Manager whose T implements Cloner, with a
-// value or a pointer receiver, keeps recently decoded sessions and answers
-// a Get whose stored payload is unchanged with a clone instead of decoding
-// it again (see WithDecodeCache).
+// pointers) with the receiver. A Manager keeps recently decoded sessions
+// and answers a Get whose stored payload is unchanged with a copy instead
+// of decoding it again (see WithDecodeCache). If T implements Cloner, with
+// a value or a pointer receiver, the copy is its Clone; otherwise, if T is
+// plain data (structs, slices, maps, arrays and pointers of numbers,
+// strings, booleans and time.Time, with exported fields where a copy must
+// reach), the Manager copies it by reflection, which is slower than a
+// hand-written Clone but much faster than decoding.
 type Cloner[T any] interface {
 	Clone() T
 }
@@ -39,7 +43,7 @@ func cloneFunc[T any]() func(*T) T {
 // place, since a hit also needs the payload. Writers race only to the cost
 // of a miss: a slot's key is a hint, and its entry carries its own.
 type decodeCache[T any] struct {
-	clone   func(*T) T // nil: the cache is off
+	clone   func(*T) T // Clone, or a reflective copy; nil: the cache is off
 	buckets []decodeBucket[T]
 	shift   uint // hash >> shift is the bucket
 }
@@ -60,6 +64,9 @@ type decoded[T any] struct {
 
 func newDecodeCache[T any](entries int) *decodeCache[T] {
 	c := &decodeCache[T]{clone: cloneFunc[T]()}
+	if c.clone == nil {
+		c.clone = copyFunc[T]()
+	}
 	if c.clone == nil || entries <= 0 {
 		c.clone = nil
 		return c

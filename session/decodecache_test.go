@@ -243,3 +243,38 @@ func TestDecodeCacheConcurrent(t *testing.T) {
 		assert.Equal(t, want.Data, got.Data, "after the writes, the cache serves an old version")
 	}
 }
+
+// Plain has no Clone method: the Manager copies it by reflection.
+type Plain struct {
+	Items map[string]int
+	Tags  []string
+}
+
+// Dynamic holds an interface, which the Manager cannot copy.
+type Dynamic struct{ V any }
+
+func TestDecodeCachePlainData(t *testing.T) {
+	ctx := context.Background()
+	var decodes atomic.Int64
+	counting := session.WithCodec(countingCodec{codec.MsgPack(), &decodes})
+	m := newManager[Plain](t, newMemory(t, nil), counting)
+	s, err := m.Create(ctx, "", Plain{Items: map[string]int{"apple": 1}, Tags: []string{"a"}})
+	require.NoError(t, err)
+	for range 3 {
+		got, err := m.Get(ctx, s.ID)
+		require.NoError(t, err)
+		require.Equal(t, Plain{Items: map[string]int{"apple": 1}, Tags: []string{"a"}}, got.Data)
+		got.Data.Items["apple"], got.Data.Tags[0] = 99, "changed" // the caller owns what it got
+	}
+	assert.EqualValues(t, 1, decodes.Load(), "an unchanged payload of plain data is decoded once")
+
+	decodes.Store(0)
+	d := newManager[Dynamic](t, newMemory(t, nil), counting)
+	ds, err := d.Create(ctx, "", Dynamic{V: "x"})
+	require.NoError(t, err)
+	for range 3 {
+		_, err := d.Get(ctx, ds.ID)
+		require.NoError(t, err)
+	}
+	assert.EqualValues(t, 3, decodes.Load(), "a type holding an interface is decoded on every Get")
+}

@@ -86,12 +86,13 @@ func WithIDGenerator(gen func() (string, error)) Option {
 // before it gives up with ErrConflict. Default: 100.
 func WithUpdateAttempts(n int) Option { return func(cf *config) { cf.maxAttempts = n } }
 
-// WithDecodeCache sets how many decoded sessions the Manager keeps when its
-// data type implements Cloner. A Get whose stored payload is byte for byte
-// the one last decoded for that session returns a clone of the decoded
-// value instead of decoding again: with a caching backend, a hot session
-// then costs no round trip and no decoding. 0 turns it off. Without
-// Cloner the option has no effect. Default: 4096.
+// WithDecodeCache sets how many decoded sessions the Manager keeps. A Get
+// whose stored payload is byte for byte the one last decoded for that
+// session returns a copy of the decoded value instead of decoding again:
+// with a caching backend, a hot session then costs no round trip and no
+// decoding. The copy is T's Clone (Cloner) or, for plain data, a copy by
+// reflection; for other types the option has no effect. 0 turns it off.
+// Default: 4096.
 func WithDecodeCache(entries int) Option { return func(cf *config) { cf.decodeCache = entries } }
 
 func newConfig(opts []Option) (config, error) {
