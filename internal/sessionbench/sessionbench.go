@@ -61,13 +61,17 @@ func NewProfile() Profile {
 // Get measures Manager.Get of 1,024 live sessions picked at random: ID
 // check, hashing, Load, decoding. No Get refreshes the idle deadline, so
 // a caching backend serves every read from its cache after the first.
-// Sub-benchmarks: Decode (a Profile, decoded on every Get) and Cloner (a
-// ClonedProfile, decoded once and cloned after), each Serial and Parallel
-// with context.Background, and RequestContext: Serial with a cancelable
-// context without a deadline, as net/http hands a handler.
-// newBackend returns a fresh backend for each.
+// Sub-benchmarks: Decode (a Profile, decoded on every Get: the decode
+// cache is off), Copy (a Profile, decoded once and copied by reflection
+// after) and Cloner (a ClonedProfile, decoded once and cloned after), each
+// Serial and Parallel with context.Background, and RequestContext: Serial
+// with a cancelable context without a deadline, as net/http hands a
+// handler. newBackend returns a fresh backend for each.
 func Get(b *testing.B, newBackend func(testing.TB) backend.Backend, opts ...session.Option) {
-	b.Run("Decode", func(b *testing.B) { get(b, newBackend(b), NewProfile(), opts) })
+	b.Run("Decode", func(b *testing.B) {
+		get(b, newBackend(b), NewProfile(), append(opts[:len(opts):len(opts)], session.WithDecodeCache(0)))
+	})
+	b.Run("Copy", func(b *testing.B) { get(b, newBackend(b), NewProfile(), opts) })
 	b.Run("Cloner", func(b *testing.B) { get(b, newBackend(b), ClonedProfile(NewProfile()), opts) })
 }
 
