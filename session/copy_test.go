@@ -175,6 +175,7 @@ func TestCopyFuncRefuses(t *testing.T) {
 	}
 	v := scalarsOnly{A: 1, b: "b"}
 	assert.Equal(t, v, copyFunc[scalarsOnly]()(&v))
+	_, _ = hiddenSlice{}.s, hiddenPtrInArr{}.a // refused for their shape alone
 }
 
 func BenchmarkCopyFunc(b *testing.B) {

@@ -86,9 +86,8 @@ type env struct {
 	mux   *http.ServeMux
 	srv   *httptest.Server
 
-	mu     sync.Mutex
-	errs   []error // seen by the error handler
-	logged chan error
+	mu   sync.Mutex
+	errs []error // seen by the error handler
 }
 
 // newEnv starts a server whose mux has the routes of routes() behind the
