@@ -155,16 +155,22 @@ func mapPlan(t reflect.Type, onPath map[reflect.Type]bool) (copier, bool) {
 			return
 		}
 		m := reflect.MakeMapWithSize(t, src.Len())
+		// One key and one value for all entries: MapIter.Key and Value
+		// would allocate a copy of each.
+		k, v := reflect.New(t.Key()).Elem(), reflect.New(t.Elem()).Elem()
+		var orig reflect.Value // the source value, when it needs copying
+		if elem != nil {
+			orig = reflect.New(t.Elem()).Elem()
+		}
 		var it reflect.MapIter // on the stack: MapRange would allocate it
 		for it.Reset(src); it.Next(); {
-			v := it.Value()
+			k.SetIterKey(&it)
+			v.SetIterValue(&it)
 			if elem != nil {
-				c := reflect.New(t.Elem()).Elem()
-				c.Set(v)
-				elem(c, v)
-				v = c
+				orig.Set(v)
+				elem(v, orig)
 			}
-			m.SetMapIndex(it.Key(), v)
+			m.SetMapIndex(k, v)
 		}
 		dst.Set(m)
 	}, true
