@@ -51,14 +51,16 @@ const (
 // the base64url alphabet, as session.Manager's storage keys are) is used
 // as it is, which saves hashing it a second time on every Load; any other
 // key is hashed and marked with a leading '~', which base64url never
-// contains, so the two kinds can never collide.
-func sessionHash(dst []byte, key string) {
+// contains, so the two kinds can never collide. It reports whether key
+// was used as it is.
+func sessionHash(dst []byte, key string) (asIs bool) {
 	if len(key) == hashLen && isBase64URL(key) {
 		copy(dst[:hashLen], key)
-		return
+		return true
 	}
 	hashInto(dst, key)
 	dst[0] = '~'
+	return false
 }
 
 func isBase64URL(s string) bool {

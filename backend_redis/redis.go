@@ -525,7 +525,7 @@ const tagLen = 8
 // with h = tag+rest (see sessionHash), and h.
 func (b *Backend) sessionKey(buf *keyBuf, key string) (rk, h string) {
 	var hb [hashLen]byte
-	sessionHash(hb[:], key)
+	asIs := sessionHash(hb[:], key)
 	n := len(b.cfg.prefix)
 	p := buf[:n+3+hashLen+1]
 	copy(p, b.cfg.prefix)
@@ -533,7 +533,7 @@ func (b *Backend) sessionKey(buf *keyBuf, key string) (rk, h string) {
 	copy(p[n+3:], hb[:tagLen])
 	p[n+3+tagLen] = '}'
 	copy(p[n+4+tagLen:], hb[tagLen:])
-	if string(hb[:]) == key { // the Manager's keys: no copy
+	if asIs { // the Manager's keys: no copy
 		return string(p), key
 	}
 	return string(p), string(hb[:])
