@@ -186,30 +186,3 @@ func BenchmarkCopyFunc(b *testing.B) {
 		_ = cp(&v)
 	}
 }
-
-// benchProfile has the shape of internal/sessionbench.Profile.
-type benchProfile struct {
-	UserID    uint64
-	Name      string
-	Email     string
-	Roles     []string
-	CSRF      string
-	LoginAt   time.Time
-	Cart      map[string]int
-	Theme     string
-	Verified  bool
-	LastPages []string
-}
-
-func BenchmarkCopyFuncProfile(b *testing.B) {
-	v := benchProfile{
-		UserID: 4242, Name: "Ada Lovelace", Email: "ada@example.com", Roles: []string{"admin", "editor"},
-		CSRF: "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", LoginAt: time.Now(),
-		Cart: map[string]int{"apple": 3, "pear": 1}, Theme: "dark", Verified: true, LastPages: []string{"/", "/cart", "/checkout"},
-	}
-	cp := copyFunc[benchProfile]()
-	b.ReportAllocs()
-	for b.Loop() {
-		_ = cp(&v)
-	}
-}
