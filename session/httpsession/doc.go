@@ -93,6 +93,19 @@
 // session's absolute deadline (WithPersistent). An unknown, expired or
 // malformed cookie is no error: the request gets a new session.
 //
+// # Caching
+//
+// A response must not let a cache hand one user's session to another, nor
+// let the browser's Back button show a logged-in page after logout. So a
+// request that used its session gets "Vary: Cookie" (added to the
+// handler's Vary), and by default "Cache-Control: no-store" when the
+// response sets or clears the session cookie (unless the handler's own
+// Cache-Control has no-store or private already) or when its session is
+// logged in (unless the handler set a Cache-Control of its own before the
+// first byte). A request that never uses its session gets neither header,
+// so public pages stay cacheable. WithCacheControl(false) leaves
+// Cache-Control to the application.
+//
 // # When the response has started
 //
 // The ResponseWriter that Handler passes on stores the changes and adds

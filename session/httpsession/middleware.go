@@ -53,6 +53,9 @@ func (mw *Middleware[T]) Manager() *session.Manager[T] { return mw.m }
 // save: it runs with the request's context without its cancellation, and
 // the backend's own timeouts bound it.
 //
+// Right before the headers go out it also adds Vary and Cache-Control to
+// the response of a request that used its session (see WithCacheControl).
+//
 // The ResponseWriter passed to next implements http.Flusher and
 // io.ReaderFrom and has an Unwrap method, so http.ResponseController
 // reaches the underlying writer (Hijack, deadlines, full duplex). A

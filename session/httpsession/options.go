@@ -24,6 +24,7 @@ type config struct {
 	secure     bool
 	sameSite   http.SameSite
 	persistent bool
+	cache      bool
 	onError    ErrorHandler
 }
 
@@ -65,6 +66,19 @@ func WithSameSite(mode http.SameSite) Option { return func(c *config) { c.sameSi
 // session ID changes. Default: true.
 func WithPersistent(persistent bool) Option { return func(c *config) { c.persistent = persistent } }
 
+// WithCacheControl(false) stops the Middleware from setting Cache-Control,
+// for applications that manage caching themselves. When on, a response
+// that sets or clears the session ID gets "Cache-Control: no-store" unless
+// the handler's own Cache-Control already has no-store or private (so no
+// shared cache keeps it), and a response for a logged-in session (Owner
+// not empty) gets "no-store" unless the handler set a Cache-Control of its
+// own before the first byte. Vary is added in either case: every response
+// of a request that used its session names the session cookie's header
+// (Cookie, or the header of WithHeader) in Vary, next to the handler's
+// values. A request that never uses its session gets neither header.
+// Default: true.
+func WithCacheControl(on bool) Option { return func(c *config) { c.cache = on } }
+
 // WithErrorHandler sets the function that answers a request whose session
 // changes could not be stored: a backend error, a payload over the
 // Manager's limit, or session.ErrConflict when a concurrent request of the
@@ -87,6 +101,9 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
+// varyOn is the request header that carries the session ID.
+func (c *config) varyOn() string { return "Cookie" }
+
 func newConfig(opts []Option) (config, error) {
 	c := config{
 		name:       DefaultCookieName,
@@ -94,6 +111,7 @@ func newConfig(opts []Option) (config, error) {
 		secure:     true,
 		sameSite:   http.SameSiteLaxMode,
 		persistent: true,
+		cache:      true,
 		onError:    DefaultErrorHandler,
 	}
 	for _, o := range opts {

@@ -146,6 +146,7 @@ func (rs *response[T]) begin() error {
 		err = rs.save(rs.saveContext(), false)
 	}
 	rs.started = true
+	rs.cacheHeaders()
 	if rs.cookie != nil {
 		// Also on failure: a Login or Logout before it did take place.
 		http.SetCookie(rs.w, rs.cookie)
