@@ -43,6 +43,10 @@
 //		mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 //			user := checkPassword(r) // yours
 //			if err := sessions.Login(r, user); err != nil { // new ID, same cart
+//				if errors.Is(err, httpsession.ErrNoOwner) { // no user: the client's fault
+//					http.Error(w, "unknown user", http.StatusBadRequest)
+//					return
+//				}
 //				http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
 //				return
 //			}
@@ -119,6 +123,20 @@
 // cookie could not be expired. Call these before writing.
 //
 // # Errors
+//
+// The errors of the methods are of two kinds. The caller's, where a retry
+// cannot help and the fix is in the code or the input: ErrNoMiddleware
+// (the route is not behind Handler), ErrHeadersWritten (called after the
+// response started), ErrNoOwner (Login with an empty owner: 400 Bad
+// Request when the owner comes from the request), session.ErrTooLarge
+// (the data outgrew the Manager's limit), session.ErrUnsupported
+// (LogoutEverywhere on a backend without an owner index) and the error
+// that Update's function returned. The store's, where 503 Service
+// Unavailable is the answer: errors matching backend.ErrUnavailable (the
+// store is unreachable or timed out), session.ErrCorrupt (a stored
+// session that T cannot decode) and session.ErrConflict (Update gave up
+// after concurrent writers kept winning). A client's unknown, expired or
+// malformed cookie is never an error.
 //
 // A change that cannot be stored never passes silently. If storing before
 // the response fails — the store is down, the data exceeds the Manager's

@@ -7,6 +7,11 @@ var (
 	// Middleware's Handler (or its context was replaced), so it has no
 	// session.
 	ErrNoMiddleware = errors.New("httpsession: the request did not pass through this Middleware's Handler")
+	// ErrNoOwner means Login was given an empty owner; nothing changed.
+	// It is the caller's mistake (an anonymous session is what Logout
+	// leaves), so a handler that takes the owner from the request answers
+	// 400 Bad Request, not 503.
+	ErrNoOwner = errors.New("httpsession: login: the owner is empty (Logout makes a session anonymous)")
 	// ErrHeadersWritten means the response headers were already sent, so
 	// no cookie can be set or expired any more. Login returns it without
 	// doing anything, Logout and LogoutEverywhere after destroying the

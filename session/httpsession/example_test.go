@@ -1,6 +1,7 @@
 package httpsession_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -51,6 +52,10 @@ func newShop(sessions *httpsession.Middleware[Basket]) http.Handler {
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		// Check the password first; then:
 		if err := sessions.Login(r, r.FormValue("user")); err != nil {
+			if errors.Is(err, httpsession.ErrNoOwner) { // the client's mistake
+				http.Error(w, "no user given", http.StatusBadRequest)
+				return
+			}
 			http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
 			return
 		}

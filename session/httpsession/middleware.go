@@ -82,8 +82,9 @@ func (mw *Middleware[T]) response(r *http.Request) (*response[T], error) {
 // (unknown, expired, destroyed, malformed), it is a new session that
 // exists only in memory: its ID is "", its Owner "" and its Data the zero
 // T, and it is stored, and the cookie set, only if the handler changes it.
-// An error means the store failed (it may match backend.ErrUnavailable or
-// session.ErrCorrupt), never that the client sent something wrong. A
+// Apart from ErrNoMiddleware (the caller's), an error means the store
+// failed (it may match backend.ErrUnavailable or session.ErrCorrupt),
+// never that the client sent something wrong. A
 // stored session that cannot be decoded (session.ErrCorrupt, say after an
 // incompatible change of T) stays an error until the handler calls Logout,
 // which needs no decoding and leaves the request a new session.
@@ -113,6 +114,9 @@ func (mw *Middleware[T]) Session(r *http.Request) (*session.Session[T], error) {
 // handler answers with an error matching session.ErrConflict. Use Update
 // where concurrent requests are expected. fn must not call methods of the
 // Middleware.
+//
+// The caller's errors: ErrHeadersWritten, ErrNoMiddleware. Any other error
+// is the store's, from loading the session.
 func (mw *Middleware[T]) Modify(r *http.Request, fn func(data *T)) error {
 	rs, err := mw.response(r)
 	if err != nil {
@@ -138,6 +142,11 @@ func (mw *Middleware[T]) Modify(r *http.Request, fn func(data *T)) error {
 // a new visitor Update creates the session. If fn returns an error nothing
 // is stored and Update returns it. fn may run more than once and must not
 // call methods of the Middleware.
+//
+// The caller's errors: fn's own, session.ErrTooLarge, ErrHeadersWritten,
+// ErrNoMiddleware. The store's: backend.ErrUnavailable,
+// session.ErrCorrupt, and session.ErrConflict when concurrent writers won
+// every attempt.
 func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 	rs, err := mw.response(r)
 	if err != nil {
@@ -184,9 +193,12 @@ func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 // to the next user of the browser, and owner starts with the zero T; set
 // the new user's data with Modify after Login. Call Login before writing
 // the response; afterwards it returns ErrHeadersWritten and does nothing.
+//
+// The caller's errors: ErrNoOwner for an empty owner (nothing changes),
+// ErrHeadersWritten, ErrNoMiddleware. Any other error is the store's.
 func (mw *Middleware[T]) Login(r *http.Request, owner string) error {
 	if owner == "" {
-		return errors.New("httpsession: login: owner is empty (use Logout)")
+		return ErrNoOwner
 	}
 	rs, err := mw.response(r)
 	if err != nil {
@@ -238,6 +250,9 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string) error {
 // response had already started, the session is destroyed all the same
 // but the cookie stays with the client (harmlessly: it names no session),
 // and Logout returns an error matching ErrHeadersWritten.
+//
+// The caller's errors: ErrHeadersWritten, ErrNoMiddleware. Any other error
+// is the store's, and then the session may still exist.
 func (mw *Middleware[T]) Logout(r *http.Request) error {
 	rs, err := mw.response(r)
 	if err != nil {
@@ -254,6 +269,9 @@ func (mw *Middleware[T]) Logout(r *http.Request) error {
 // Logout and returns 0. The backend must implement backend.OwnerIndex,
 // otherwise the error matches session.ErrUnsupported and nothing is
 // destroyed.
+//
+// The caller's errors: session.ErrUnsupported, ErrHeadersWritten,
+// ErrNoMiddleware. Any other error is the store's.
 func (mw *Middleware[T]) LogoutEverywhere(r *http.Request) (int, error) {
 	rs, err := mw.response(r)
 	if err != nil {

@@ -154,6 +154,10 @@ func (e *env) routes() {
 	})
 	e.mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		if err := e.mw.Login(r, r.FormValue("user")); err != nil {
+			if errors.Is(err, httpsession.ErrNoOwner) {
+				http.Error(w, "handler: "+err.Error(), http.StatusBadRequest)
+				return
+			}
 			fail(w, err)
 			return
 		}
@@ -593,7 +597,38 @@ func TestLoginRenewsID(t *testing.T) {
 
 	// An empty owner is refused.
 	resp, _ = e.do(c2, "POST", "/login?user=")
-	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+}
+
+func TestLoginWithoutOwner(t *testing.T) {
+	e := newEnv(t)
+	var loginErr error
+	e.mux.HandleFunc("POST /login-empty", func(w http.ResponseWriter, r *http.Request) {
+		loginErr = e.mw.Login(r, "")
+		s, err := e.mw.Session(r)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		fmt.Fprintf(w, "owner=%s n=%d", s.Owner, s.Data.N)
+	})
+	c := e.client()
+	e.do(c, "POST", "/login?user=ada")
+	e.do(c, "POST", "/inc")
+	id := e.sessionCookie(c).Value
+	w := e.store.writes()
+
+	resp, body := e.do(c, "POST", "/login-empty")
+	assert.ErrorIs(t, loginErr, httpsession.ErrNoOwner)
+	assert.NotErrorIs(t, loginErr, backend.ErrUnavailable, "the caller's mistake, not the store's")
+	assert.Equal(t, "owner=ada n=1", body, "the session is as it was")
+	assert.Empty(t, resp.Header.Values("Set-Cookie"))
+	assert.Equal(t, w, e.store.writes(), "nothing was written")
+	assert.Equal(t, id, e.sessionCookie(c).Value)
+
+	// Without the middleware, an empty owner is still ErrNoOwner: the
+	// argument is checked first.
+	assert.ErrorIs(t, e.mw.Login(httptest.NewRequest("POST", "/", nil), ""), httpsession.ErrNoOwner)
 }
 
 func TestLoginCarriesModifyChanges(t *testing.T) {
