@@ -255,8 +255,10 @@ func newSCS(store scs.Store, closer func()) *scsContender {
 }
 
 func newSCSMemstore(*env) (contender, error) {
-	store := memstore.New()
-	return newSCS(store, func() { store.StopCleanup() }), nil
+	// No cleanup goroutine: no session expires within a run, and scs v2.9.0
+	// races on its stop channel when StopCleanup follows New closely (the
+	// goroutine assigns the channel that StopCleanup reads).
+	return newSCS(memstore.NewWithCleanupInterval(0), func() {}), nil
 }
 
 func newSCSRedisstore(e *env) (contender, error) {
