@@ -1,0 +1,66 @@
+// Package postgresbackend stores sessionkit sessions in PostgreSQL: a
+// backend.Backend on one table, through a pgx/v5 pool, with
+// compare-and-swap updates on the version. Import it with its name written
+// out:
+//
+//	import postgresbackend "github.com/sessionkit/sessionkit/backend_postgres"
+//
+// It lives in a Go module of its own, so the library's go.mod never
+// depends on pgx. Pick it when there is no Redis, when sessions must
+// survive a restart and be backed up with the rest of the application's
+// data, and for moderate request rates: every operation is one statement,
+// so one round trip, and there is no cache in front of it.
+//
+//	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+//	b, err := postgresbackend.New(ctx, pool) // creates the table if missing
+//	defer b.Close()                         // the pool is yours to close
+//	m, err := session.NewManager[Cart](b)
+//
+// # Table
+//
+// One row per session holds the storage key the Manager derived from the
+// session ID (never the ID itself), the owner, the version, the payload,
+// the creation time and both deadlines; see Schema for the statements, and
+// WithCreateSchema(false) for teams that run their own migrations. Several
+// instances, in one process or many, share one table.
+//
+// # Capabilities
+//
+// Besides backend.Backend, a *Backend implements backend.OwnerIndex (an
+// index on the owner: ListByOwner and DeleteByOwner cost time in
+// proportion to the sessions of that owner) and backend.Rekeyer (Rekey
+// moves a record to a new key in one statement).
+//
+// # Time
+//
+// Liveness is judged by the application's clock (see WithClock), passed to
+// every statement as a parameter, never by the database server's now():
+// the Manager computes deadlines with the same clock, so a server whose
+// clock is off cannot end sessions early or keep them late. Times are
+// stored to the microsecond. A row is live while the clock is before its
+// idle deadline, which every write clamps to the absolute deadline.
+//
+// # Expired rows
+//
+// A record past a deadline is never returned, and Create may reuse its
+// key. Its row is deleted by a cleanup that runs in every instance on an
+// interval (see WithCleanupInterval): batches of rows that are no longer
+// live, locked with FOR UPDATE SKIP LOCKED, so instances share the work
+// and never wait on each other or on writers. Close stops it.
+//
+// # Errors
+//
+// Conditions are reported with the sentinel errors of package backend,
+// matched with errors.Is: ErrNotFound, ErrExists, ErrConflict. A database
+// that cannot be reached, a connection killed mid-statement, a server
+// shutting down, a deadlock or serialization failure are errors matching
+// backend.ErrUnavailable that also wrap pgx's error (use errors.As for
+// *pgconn.PgError); whether a write was applied is then unknown. A
+// statement that failed before anything was sent (a pooled connection
+// found dead) is tried once more on another connection. With a context
+// that is done, methods return an error matching its error (context.Canceled
+// or context.DeadlineExceeded) and no sentinel. Other server errors, such
+// as a missing table, are returned wrapped without a sentinel. After Close
+// every method except Close returns an error matching ErrClosed and
+// backend.ErrUnavailable.
+package postgresbackend

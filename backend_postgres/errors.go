@@ -1,0 +1,73 @@
+package postgresbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sessionkit/sessionkit/backend"
+)
+
+// ErrClosed is matched, together with backend.ErrUnavailable, by the error
+// every method except Close returns once the Backend is closed.
+var ErrClosed = errors.New("postgresbackend: closed")
+
+// errClosed is what methods return after Close.
+var errClosed = fmt.Errorf("%w: %w", ErrClosed, backend.ErrUnavailable)
+
+// storeError turns an error from pgx into the errors of the contract:
+//
+//   - with ctx done, an error matching ctx.Err() (and the cause), and no
+//     sentinel of package backend;
+//   - a server error that says the server cannot serve now (connection
+//     exception, shutdown, lack of resources, a deadlock or serialization
+//     failure): backend.ErrUnavailable and the cause;
+//   - any other server error (a missing table, a value out of range): the
+//     cause alone, since retrying cannot help;
+//   - anything else (a refused or broken connection, a closed pool, a
+//     timeout): backend.ErrUnavailable and the cause.
+func storeError(ctx context.Context, op string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		if errors.Is(err, ctxErr) {
+			return fmt.Errorf("postgresbackend: %s: %w", op, err)
+		}
+		return fmt.Errorf("postgresbackend: %s: %w: %w", op, ctxErr, err)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && !transient(pgErr.Code) {
+		return fmt.Errorf("postgresbackend: %s: %w", op, err)
+	}
+	return fmt.Errorf("postgresbackend: %s: %w: %w", op, backend.ErrUnavailable, err)
+}
+
+// transient reports whether a SQLSTATE says the server could not serve the
+// statement now rather than that the statement is wrong: class 08
+// (connection exception), 40 (transaction rollback: serialization failure,
+// deadlock), 53 (insufficient resources), 57 (operator intervention:
+// query_canceled by statement_timeout, admin_shutdown from
+// pg_terminate_backend, crash_shutdown, cannot_connect_now) and 58 (system
+// error).
+func transient(code string) bool {
+	if len(code) < 2 {
+		return false
+	}
+	switch code[:2] {
+	case "08", "40", "53", "57", "58":
+		return true
+	}
+	return false
+}
+
+// retrying runs f, and once more if it failed before anything reached the
+// server (pgconn.SafeToRetry: a pooled connection found dead while
+// sending, for instance after the server restarted). Statements that were
+// sent are never repeated, since they may have been applied.
+func retrying[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	v, err := f()
+	if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil {
+		v, err = f()
+	}
+	return v, err
+}

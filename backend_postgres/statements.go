@@ -1,0 +1,133 @@
+package postgresbackend
+
+import "strings"
+
+// The statements, one per operation, with {T} for the quoted table name.
+// Every statement that judges liveness takes the application's clock as a
+// parameter ($now below); none reads the server's now(). Rows are found by
+// key_hash = sha256(key) (see Schema), owners through the expression index
+// on sha256(owner), whose predicate (owner <> ”) every owner query repeats
+// so that the planner can use the partial index.
+//
+// Parameters are numbered in the order the Go code passes them; the comment
+// above each statement names them.
+const (
+	// $1 key, $2 owner, $3 payload, $4 created_at, $5 idle, $6 absolute,
+	// $7 now. Inserts, or replaces a row that is no longer live; a live row
+	// makes the statement affect no row.
+	sqlCreate = `INSERT INTO {T} AS s (key, owner, version, payload, created_at, idle_deadline, absolute_deadline)
+VALUES ($1::bytea, $2::bytea, 1, $3::bytea, $4::timestamptz, $5::timestamptz, $6::timestamptz)
+ON CONFLICT (key_hash) DO UPDATE SET
+	key = excluded.key, owner = excluded.owner, version = 1, payload = excluded.payload,
+	created_at = excluded.created_at, idle_deadline = excluded.idle_deadline,
+	absolute_deadline = excluded.absolute_deadline
+WHERE s.idle_deadline <= $7::timestamptz`
+
+	// $1 key, $2 now.
+	sqlLoad = `SELECT owner, version, payload, created_at, idle_deadline, absolute_deadline
+FROM {T} WHERE key_hash = sha256($1::bytea) AND idle_deadline > $2::timestamptz`
+
+	// $1 key, $2 now, $3 owner, $4 payload, $5 idle, $6 absolute,
+	// $7 expected version. cur locks the live row and reads its newest
+	// version (under READ COMMITTED a locking read waits for a concurrent
+	// writer and then sees its result); upd writes only if that version is
+	// the caller's. One row (cur.version, NULL, NULL) is a conflict, one row
+	// with upd's columns a success, no row: no live record.
+	sqlUpdate = `WITH cur AS MATERIALIZED (
+	SELECT version FROM {T}
+	WHERE key_hash = sha256($1::bytea) AND idle_deadline > $2::timestamptz
+	FOR UPDATE
+), upd AS (
+	UPDATE {T} AS s SET owner = $3::bytea, payload = $4::bytea, idle_deadline = $5::timestamptz,
+		absolute_deadline = $6::timestamptz, version = s.version + 1
+	FROM cur
+	WHERE s.key_hash = sha256($1::bytea) AND cur.version = $7::bigint
+	RETURNING s.version, s.created_at
+)
+SELECT cur.version, upd.version, upd.created_at FROM cur LEFT JOIN upd ON true`
+
+	// $1 key, $2 idle, $3 now.
+	sqlTouch = `UPDATE {T} SET idle_deadline = least($2::timestamptz, absolute_deadline)
+WHERE key_hash = sha256($1::bytea) AND idle_deadline > $3::timestamptz`
+
+	// $1 key.
+	sqlDelete = `DELETE FROM {T} WHERE key_hash = sha256($1::bytea)`
+
+	// $1 owner, $2 now.
+	sqlList = `SELECT key, version, payload, created_at, idle_deadline, absolute_deadline FROM {T}
+WHERE sha256(owner) = sha256($1::bytea) AND owner = $1::bytea AND owner <> ''::bytea
+	AND idle_deadline > $2::timestamptz`
+
+	// $1 owner, $2 now. One round of DeleteByOwner: seen counts the rows of
+	// the owner in the statement's snapshot, gone the rows the DELETE
+	// removed. Fewer removed than seen means a row moved under the DELETE
+	// (a Rekey or an Update committed meanwhile), and its successor may be
+	// a row the snapshot did not show: the caller runs another round.
+	sqlDeleteOwner = `WITH seen AS MATERIALIZED (
+	SELECT count(*) AS n FROM {T}
+	WHERE sha256(owner) = sha256($1::bytea) AND owner = $1::bytea AND owner <> ''::bytea
+), gone AS (
+	DELETE FROM {T}
+	WHERE sha256(owner) = sha256($1::bytea) AND owner = $1::bytea AND owner <> ''::bytea
+	RETURNING idle_deadline > $2::timestamptz AS live
+)
+SELECT (SELECT n FROM seen), count(*), count(*) FILTER (WHERE live) FROM gone`
+
+	// $1 old key, $2 now, $3 new key, $4 owner, $5 payload, $6 created_at,
+	// $7 idle, $8 absolute, $9 expected version. cur locks the old live row;
+	// ins creates the new key (replacing a row that is no longer live) only
+	// if the version matches; del removes the old row only if ins wrote.
+	// One statement, so one transaction: both keys change or neither.
+	sqlRekey = `WITH cur AS MATERIALIZED (
+	SELECT version FROM {T}
+	WHERE key_hash = sha256($1::bytea) AND idle_deadline > $2::timestamptz
+	FOR UPDATE
+), ins AS (
+	INSERT INTO {T} AS s (key, owner, version, payload, created_at, idle_deadline, absolute_deadline)
+	SELECT $3::bytea, $4::bytea, 1, $5::bytea, $6::timestamptz, $7::timestamptz, $8::timestamptz
+	FROM cur WHERE cur.version = $9::bigint
+	ON CONFLICT (key_hash) DO UPDATE SET
+		key = excluded.key, owner = excluded.owner, version = 1, payload = excluded.payload,
+		created_at = excluded.created_at, idle_deadline = excluded.idle_deadline,
+		absolute_deadline = excluded.absolute_deadline
+	WHERE s.idle_deadline <= $2::timestamptz
+	RETURNING 1
+), del AS (
+	DELETE FROM {T} AS d USING (SELECT 1 FROM ins LIMIT 1) AS wrote
+	WHERE d.key_hash = sha256($1::bytea)
+	RETURNING 1
+)
+SELECT (SELECT version FROM cur), EXISTS (SELECT FROM ins), EXISTS (SELECT FROM del)`
+
+	// $1 now, $2 batch size. Deletes up to $2 rows that are not live at
+	// $1, skipping rows another transaction holds (another instance's
+	// cleanup, or a writer): such a row is left for the next run. The
+	// locking read rechecks the deadline on the newest row version, so a
+	// row touched back to life meanwhile is not deleted.
+	sqlCleanup = `DELETE FROM {T} WHERE key_hash = ANY (ARRAY (
+	SELECT key_hash FROM {T} WHERE idle_deadline <= $1::timestamptz
+	LIMIT $2::int
+	FOR UPDATE SKIP LOCKED
+)) AND idle_deadline <= $1::timestamptz`
+)
+
+// statements holds the statements with the table name filled in.
+type statements struct {
+	create, load, update, touch, del  string
+	list, deleteOwner, rekey, cleanup string
+}
+
+func newStatements(t table) statements {
+	f := func(s string) string { return strings.ReplaceAll(s, "{T}", t.quoted) }
+	return statements{
+		create:      f(sqlCreate),
+		load:        f(sqlLoad),
+		update:      f(sqlUpdate),
+		touch:       f(sqlTouch),
+		del:         f(sqlDelete),
+		list:        f(sqlList),
+		deleteOwner: f(sqlDeleteOwner),
+		rekey:       f(sqlRekey),
+		cleanup:     f(sqlCleanup),
+	}
+}
