@@ -29,6 +29,8 @@ func (d *discard) WriteHeader(int)             {}
 //   - ReadOnly: an existing session is loaded and read.
 //   - ReadOnlyNewVisitor: no cookie; the empty session is read.
 //   - Write: an existing session is loaded, changed with Modify and saved.
+//   - WriteDirect: the same change made directly to the session that
+//     Session returned, found by comparing encodings, and saved.
 //   - Update: an existing session is changed with Update.
 func BenchmarkMiddleware(b *testing.B) {
 	store := memorybackend.New()
@@ -58,6 +60,15 @@ func BenchmarkMiddleware(b *testing.B) {
 		if err := mw.Modify(r, func(c *Cart) { c.N++ }); err != nil {
 			b.Error(err)
 		}
+		w.Write(ok)
+	})
+	writeDirect := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := mw.Session(r)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		s.Data.N++
 		w.Write(ok)
 	})
 	update := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -100,6 +111,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		{"ReadOnly", mw.Handler(read), withCookie},
 		{"ReadOnlyNewVisitor", mw.Handler(read), noCookie},
 		{"Write", mw.Handler(write), withCookie},
+		{"WriteDirect", mw.Handler(writeDirect), withCookie},
 		{"Update", mw.Handler(update), withCookie},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

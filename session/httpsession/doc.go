@@ -76,11 +76,19 @@
 // a method of the Middleware costs no cookie parsing and no backend call.
 // A visitor without a (live) session gets a new session that lives only in
 // memory, so anonymous traffic that only reads creates nothing and gets no
-// cookie. Data changes go through Modify (stored once, before the
-// response starts) or Update (stored at once, retried on conflict); owner
-// changes go through Login, Logout and LogoutEverywhere. Changes are
-// tracked by these calls, not by comparing data: a change made directly to
-// the session that Session returns is not stored on its own.
+// cookie. A handler changes Data directly on the session that Session
+// returned (s.Data.Items["pear"]++), or with Modify, and the change is
+// stored before the response starts: the Middleware encodes Data and
+// compares it with what it loaded, so a request that changes nothing
+// writes nothing. Both check that nobody saved the session since it was
+// loaded; if a concurrent request of the same session did, the error
+// handler answers with session.ErrConflict and nothing is overwritten.
+// Update is the concurrency-safe path: it stores at once and retries on
+// conflict, so use it where requests of one session race (two tabs, a
+// counter). Owner changes go through Login, Logout and LogoutEverywhere
+// only: a direct change of Owner is never stored, since it would keep the
+// ID across a login (session fixation), and the error handler gets
+// ErrOwnerChanged.
 //
 // The idle deadline needs no cookie: session.Manager.Get moves it in the
 // store when it is due (see session.WithTouchInterval), and the cookie
@@ -128,7 +136,8 @@
 // cannot help and the fix is in the code or the input: ErrNoMiddleware
 // (the route is not behind Handler), ErrHeadersWritten (called after the
 // response started), ErrNoOwner (Login with an empty owner: 400 Bad
-// Request when the owner comes from the request), session.ErrTooLarge
+// Request when the owner comes from the request), ErrOwnerChanged (Owner
+// set directly instead of through Login), session.ErrTooLarge
 // (the data outgrew the Manager's limit), session.ErrUnsupported
 // (LogoutEverywhere on a backend without an owner index) and the error
 // that Update's function returned. The store's, where 503 Service
@@ -140,8 +149,9 @@
 //
 // A change that cannot be stored never passes silently. If storing before
 // the response fails — the store is down, the data exceeds the Manager's
-// limit, or a concurrent request of the same session saved first
-// (session.ErrConflict) — the error handler (WithErrorHandler; by default
+// limit, a concurrent request of the same session saved first
+// (session.ErrConflict), or the handler set Owner directly
+// (ErrOwnerChanged) — the error handler (WithErrorHandler; by default
 // a log line and 500 Internal Server Error) answers instead of the
 // handler, whose writes then fail. A failure after the response started
 // goes to the error handler with an error matching ErrHeadersWritten.

@@ -12,6 +12,13 @@ var (
 	// leaves), so a handler that takes the owner from the request answers
 	// 400 Bad Request, not 503.
 	ErrNoOwner = errors.New("httpsession: login: the owner is empty (Logout makes a session anonymous)")
+	// ErrOwnerChanged means the handler set the Owner of the session that
+	// Middleware.Session returned directly. That is never stored: it
+	// would keep the session's ID across a login, the opening for session
+	// fixation. Use Login, which gives the session a new ID, or Logout.
+	// The error handler sees it when the response starts; Update returns
+	// it.
+	ErrOwnerChanged = errors.New("httpsession: the session's Owner was changed directly; use Login (it renews the ID) or Logout")
 	// ErrHeadersWritten means the response headers were already sent, so
 	// no cookie can be set or expired any more. Login returns it without
 	// doing anything, Logout and LogoutEverywhere after destroying the

@@ -89,10 +89,14 @@ func (mw *Middleware[T]) response(r *http.Request) (*response[T], error) {
 // incompatible change of T) stays an error until the handler calls Logout,
 // which needs no decoding and leaves the request a new session.
 //
-// The result is for reading. Change Data through Modify or Update, and
-// Owner through Login and Logout: changes made directly to the returned
-// session are not tracked, so they may be stored along with such a call,
-// or lost.
+// Changes the handler makes directly to the returned session's Data are
+// stored like those of Modify: before the response starts (or, for a
+// session stored already, when the handler returns), if Data then encodes
+// differently from the session as loaded or last stored. The cost is an
+// encoding of Data when Session first returns it and at each of those
+// two points. Owner must not be changed directly: such a change is never
+// stored, and the error handler gets ErrOwnerChanged; use Login and
+// Logout. The other fields are for reading.
 func (mw *Middleware[T]) Session(r *http.Request) (*session.Session[T], error) {
 	rs, err := mw.response(r)
 	if err != nil {
@@ -103,12 +107,13 @@ func (mw *Middleware[T]) Session(r *http.Request) (*session.Session[T], error) {
 	if err := rs.load(r.Context()); err != nil {
 		return nil, err
 	}
+	rs.hand()
 	return rs.sess, nil
 }
 
 // Modify calls fn on the session's data and marks the session changed, so
 // that it is stored (created, for a new visitor) before the response
-// starts. For a new visitor, after the response started, it returns an
+// starts, without comparing encodings. For a new visitor, after the response started, it returns an
 // error matching ErrHeadersWritten without calling fn. The store checks that nobody saved the session since it was
 // loaded: if a concurrent request of the same session did, the error
 // handler answers with an error matching session.ErrConflict. Use Update
@@ -143,8 +148,8 @@ func (mw *Middleware[T]) Modify(r *http.Request, fn func(data *T)) error {
 // is stored and Update returns it. fn may run more than once and must not
 // call methods of the Middleware.
 //
-// The caller's errors: fn's own, session.ErrTooLarge, ErrHeadersWritten,
-// ErrNoMiddleware. The store's: backend.ErrUnavailable,
+// The caller's errors: fn's own, session.ErrTooLarge, ErrOwnerChanged,
+// ErrHeadersWritten, ErrNoMiddleware. The store's: backend.ErrUnavailable,
 // session.ErrCorrupt, and session.ErrConflict when concurrent writers won
 // every attempt.
 func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
@@ -158,6 +163,9 @@ func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 	if err := rs.load(ctx); err != nil {
 		return err
 	}
+	if err := rs.direct(); err != nil {
+		return fmt.Errorf("httpsession: update: %w", err)
+	}
 	if !rs.stored {
 		if rs.started {
 			return fmt.Errorf("httpsession: update: a new session cannot get its cookie: %w", ErrHeadersWritten)
@@ -166,7 +174,7 @@ func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 		if err := fn(&data); err != nil {
 			return err
 		}
-		s, err := mw.m.Create(ctx, rs.sess.Owner, data)
+		s, err := mw.m.Create(ctx, rs.owner, data)
 		if err != nil {
 			return fmt.Errorf("httpsession: update: %w", err)
 		}
@@ -181,6 +189,8 @@ func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 		return fmt.Errorf("httpsession: update: %w", err)
 	}
 	*rs.sess = *s
+	rs.owner = s.Owner
+	rs.rebase()
 	return nil
 }
 
@@ -214,7 +224,7 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string) error {
 		return err
 	}
 	s := rs.sess
-	if rs.stored && s.Owner != "" && s.Owner != owner {
+	if rs.stored && rs.owner != "" && rs.owner != owner {
 		if err := mw.m.Destroy(ctx, s.ID); err != nil {
 			return fmt.Errorf("httpsession: login: %w", err)
 		}
@@ -226,8 +236,9 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string) error {
 		err := mw.m.Renew(ctx, s)
 		switch {
 		case err == nil:
-			rs.dirty = false
+			rs.dirty, rs.owner = false, owner
 			rs.cookie = mw.newCookie(s.ID, s.AbsoluteDeadline)
+			rs.rebase()
 			return nil
 		case !errors.Is(err, session.ErrNotFound):
 			s.Owner = prev
@@ -284,7 +295,7 @@ func (mw *Middleware[T]) LogoutEverywhere(r *http.Request) (int, error) {
 		return 0, err
 	}
 	n := 0
-	if owner := rs.sess.Owner; owner != "" {
+	if owner := rs.owner; owner != "" { // as stored: never an Owner the handler set
 		if n, err = mw.m.DestroyByOwner(ctx, owner); err != nil {
 			return n, fmt.Errorf("httpsession: logout everywhere: %w", err)
 		}

@@ -81,9 +81,10 @@ func WithCacheControl(on bool) Option { return func(c *config) { c.cache = on } 
 
 // WithErrorHandler sets the function that answers a request whose session
 // changes could not be stored: a backend error, a payload over the
-// Manager's limit, or session.ErrConflict when a concurrent request of the
+// Manager's limit, session.ErrConflict when a concurrent request of the
 // same session saved first (handlers that expect such races use
-// Middleware.Update, which retries). It runs before the first byte of the
+// Middleware.Update, which retries), or ErrOwnerChanged when the handler
+// set the session's Owner directly instead of calling Middleware.Login. It runs before the first byte of the
 // response and replaces the handler's response; the handler's later writes
 // fail. If the save happens after the response started (see
 // Middleware.Handler), err matches ErrHeadersWritten and the status can no

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 
@@ -23,6 +24,9 @@ type response[T any] struct {
 	sess    *session.Session[T] // nil until loaded
 	stored  bool                // sess exists in the store under sess.ID
 	dirty   bool                // sess has changes the store lacks
+	owner   string              // sess.Owner as stored ("" for a new session)
+	handed  bool                // Session gave sess to the handler, who may change it directly
+	base    []byte              // with handed, stored and not dirty: sess.Data encoded as stored, or nil
 	cookie  *http.Cookie        // to send with the response headers
 	started bool                // begin ran: the headers are out
 	failed  error               // the error handler replaced the response
@@ -44,7 +48,7 @@ func (rs *response[T]) load(ctx context.Context) error {
 	for _, id := range rs.mw.requestIDs(rs.r, &buf) {
 		s, err := rs.mw.m.Get(ctx, id)
 		if err == nil {
-			rs.sess, rs.stored = s, true
+			rs.sess, rs.stored, rs.owner = s, true, s.Owner
 			return nil
 		}
 		if !errors.Is(err, session.ErrNotFound) {
@@ -63,8 +67,9 @@ func (rs *response[T]) set(s *session.Session[T]) {
 	} else {
 		*rs.sess = *s // the handler may hold rs.sess
 	}
-	rs.stored, rs.dirty = true, false
+	rs.stored, rs.dirty, rs.owner = true, false, s.Owner
 	rs.cookie = rs.mw.newCookie(s.ID, s.AbsoluteDeadline)
+	rs.rebase()
 }
 
 // reset makes the request's session a new, empty one. rs.mu is held.
@@ -74,7 +79,62 @@ func (rs *response[T]) reset() {
 	} else {
 		*rs.sess = session.Session[T]{}
 	}
-	rs.stored, rs.dirty = false, false
+	rs.stored, rs.dirty, rs.owner = false, false, ""
+	rs.rebase()
+}
+
+// hand notes that the handler got rs.sess from Session and may change it
+// directly, and records what it holds. rs.mu is held.
+func (rs *response[T]) hand() {
+	if !rs.handed {
+		rs.handed = true
+		rs.rebase()
+	}
+}
+
+// rebase records the session's data as the store has it, when the handler
+// holds the session, so that direct can find the handler's own changes.
+// It runs whenever the session and the store agree: after loading, storing
+// or resetting it. rs.mu is held.
+func (rs *response[T]) rebase() {
+	rs.base = nil
+	if !rs.handed || rs.dirty || !rs.stored {
+		return // nobody can change it directly, everything is stored anyway, or it holds the zero T
+	}
+	var err error
+	if rs.base, err = rs.mw.m.EncodeData(&rs.sess.Data); err != nil {
+		rs.base = nil // a T the codec cannot encode cannot be stored either
+	}
+}
+
+// direct takes in the changes the handler made directly to the session
+// that Session returned: changed Data (its encoding differs from the one
+// rebase recorded) marks the session dirty, so that it is stored like a
+// change made with Modify; a changed Owner is refused, since storing it
+// would skip the new ID that Login gives. rs.mu is held.
+func (rs *response[T]) direct() error {
+	if !rs.handed {
+		return nil
+	}
+	if rs.sess.Owner != rs.owner {
+		return ErrOwnerChanged
+	}
+	switch {
+	case rs.dirty:
+		return nil
+	case !rs.stored:
+		// A clean new session holds the zero T: any other value is a
+		// change, and no encoding is needed to see it.
+		rs.dirty = !reflect.ValueOf(&rs.sess.Data).Elem().IsZero()
+		return nil
+	case rs.base == nil:
+		return nil
+	}
+	cur, err := rs.mw.m.EncodeData(&rs.sess.Data)
+	if err != nil || !rs.mw.m.EqualData(rs.base, cur) {
+		rs.dirty = true // on error the save reports it
+	}
+	return nil
 }
 
 // save stores the session's changes, if any. A new session is created,
@@ -89,6 +149,7 @@ func (rs *response[T]) save(ctx context.Context, late bool) error {
 			return fmt.Errorf("httpsession: %w", err)
 		}
 		rs.dirty = false
+		rs.rebase()
 		return nil
 	}
 	if late {
@@ -141,8 +202,8 @@ func (rs *response[T]) begin() error {
 		rs.mu.Unlock()
 		return err
 	}
-	var err error
-	if rs.dirty {
+	err := rs.direct()
+	if err == nil && rs.dirty {
 		err = rs.save(rs.saveContext(), false)
 	}
 	rs.started = true
@@ -172,8 +233,10 @@ func (rs *response[T]) finish() {
 		return
 	}
 	var err error
-	if rs.failed == nil && rs.dirty {
-		err = rs.save(rs.saveContext(), true)
+	if rs.failed == nil {
+		if err = rs.direct(); err == nil && rs.dirty {
+			err = rs.save(rs.saveContext(), true)
+		}
 	}
 	rs.mu.Unlock()
 	if err != nil {
