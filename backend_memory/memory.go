@@ -382,13 +382,16 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 		unlockPair(from, to, i, j)
 		return backend.Record{}, backend.ErrExists
 	}
-	if had {
+	// The new key is indexed before the old one leaves the index: an
+	// owner whose last record moves never has an empty set in between, in
+	// which a concurrent DeleteByOwner would stop.
+	if had && taken.Owner != n.Owner {
 		s.unindex(taken.Owner, newKey)
 	}
-	delete(from.m, rec.Key)
-	s.unindex(old.Owner, rec.Key)
 	to.m[newKey] = n
 	s.index(n.Owner, newKey)
+	delete(from.m, rec.Key)
+	s.unindex(old.Owner, rec.Key)
 	out := n.Record // under the lock: Update and Touch write entries in place
 	unlockPair(from, to, i, j)
 
