@@ -68,11 +68,17 @@
 //
 // The sessions of an owner are indexed in a sorted set at
 // <prefix>o:{<SHA-256 of owner>} whose members are the h of the sessions,
-// scored by their absolute deadlines. The index lies in another slot than
-// its sessions, so it is kept a superset of them (entries are added before
-// a session gets the owner and removed after it loses it) and pruned when
-// read; the session key is the only authority. No keyspace notifications,
-// no background jobs. The prefix is set with WithPrefix.
+// scored by their absolute deadlines, beside a hash of claims at
+// <prefix>o:{<SHA-256 of owner>}w (same slot). The index lies in another
+// slot than its sessions, so it is kept a superset of them: a writer claims
+// the entry before a session gets the owner and releases the claim after
+// the write, and a reader prunes an entry only when a read of the session
+// proved it stale and no writer claimed it since the reader's snapshot.
+// So no live session is ever missing from its owner's index, and
+// DeleteByOwner, which repeats until it finds nothing live and nothing in
+// flight, ends every session of the owner (owners.go has the argument).
+// The session key is the only authority. No keyspace notifications, no
+// background jobs. The prefix is set with WithPrefix.
 //
 // Create, Update, Touch, Delete and the owner operations are single
 // commands or Lua scripts over one key, so they are atomic and need no

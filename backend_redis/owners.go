@@ -1,9 +1,9 @@
 package redisbackend
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -12,140 +12,242 @@ import (
 	"github.com/sessionkit/sessionkit/backend"
 )
 
-// The owner index of owner is a sorted set at <prefix>o:{<hash of owner>}
-// whose members are session hashes, scored by the session's absolute
-// deadline (unix ms, rounded up). On a Cluster it lives in another slot than
-// the sessions, so no script can change a session and its index entry
-// together. The session key is the only authority; the index is kept a
-// superset of the live sessions of its owner:
+// The owner index of an owner is two keys in one Cluster slot (the hash tag
+// is the owner's hash):
 //
-//   - Writers add the entry before a session gets the owner (Create,
-//     Update that changes the owner or moves the absolute deadline later,
-//     Rekey), and again after the write.
-//   - Entries are removed after the session is gone or has another owner
-//     (Delete, DeleteByOwner, Update that changes the owner, and pruning in
-//     ListByOwner), and the remover then reads the session again and puts
-//     the entry back if the session now has that owner.
+//   - <prefix>o:{<owner hash>}, a sorted set whose members are session
+//     hashes, scored by the session's absolute deadline (unix ms, rounded
+//     up); the key expires with its latest score;
+//   - <prefix>o:{<owner hash>}w, a hash of claims: per member h, its
+//     generation (field h, a number that grows with every claim), the
+//     number of writers between their claim and their release (field "p"+h)
+//     and when the latest claim lapses (field "l"+h, Redis clock, unix ms);
+//     field "#" is the counter the generations come from.
 //
-// The add-after and the read-after-remove together close the race between
-// a pruner that saw the session without the owner and a writer that is
-// about to give it the owner: whichever runs last restores the entry.
-// Entries whose score has passed are dropped by ZREMRANGEBYSCORE on read;
-// the index key expires with its latest score.
+// The session key is the only authority, and it lives in another slot on a
+// Cluster, so no script can change a session and its entry together. The
+// protocol keeps one invariant at every instant, on every topology: every
+// live session whose owner is O has an entry in O's index.
+//
+//   - A writer that is about to give a session owner O, or a later absolute
+//     deadline, first claims the entry (claim: add it, raise its score, bump
+//     its generation, count the writer pending), then writes the session
+//     within the claim's lease, then releases the claim. Release is
+//     deferred, so every exit path ends the claim; a writer that dies
+//     leaves its claim until the lease lapses.
+//   - Nothing else adds entries, and only a pruner removes them (besides
+//     Redis dropping the keys after the last score). A pruner takes a
+//     snapshot (members, generations, pending flags) and then reads the
+//     sessions; it removes an entry only if the read proved it stale
+//     (session gone, of another owner or expired), the entry was not
+//     pending in the snapshot, and its generation is still the one of the
+//     snapshot (one script on the index keys).
+//
+// Why no live entry can be removed: say a pruner removes h at time z after
+// reading the session at time r, with its snapshot taken at s < r < z, and
+// a writer W gives the session owner O at time w, having claimed at c < w.
+// If c is after s, the generation changed before z and the removal is
+// refused. If c is before s and W had not released by s, the snapshot shows
+// h pending and the pruner does not remove it. Otherwise W released before
+// s, so w < s < r: the read at r sees owner O and h is not stale. So after
+// w the entry stays while the session has owner O.
+//
+// Delete, Update to another owner and Rekey leave the old entry behind; it
+// is pruned by the next ListByOwner or DeleteByOwner of that owner, or
+// dropped when its score passes. DeleteByOwner repeats until a round finds
+// nothing live and nothing pending, and a second snapshot shows no new
+// claim since (see DeleteByOwner), so a session renewed or created while
+// it runs is ended too.
 
-// indexAdd adds the session hash h to owner's index with the absolute
-// deadline abs (micros) as score, waiting for replicas if wait. err means
-// the entry may not have been written; werr (matching ErrNotReplicated)
-// means it was written on the primary only.
-func (b *Backend) indexAdd(ctx context.Context, op, owner, h string, abs int64, wait bool) (werr, err error) {
+// claimLeaseMargin is how long a claim outlives the write it protects: the
+// write must reach Redis within the operation timeout of the claim, plus
+// this.
+const claimLeaseMargin = 2 * time.Second
+
+// ownerIndex is the owner index of one owner.
+type ownerIndex struct {
+	b     *Backend
+	owner string
+	keys  []string // the sorted set and its claims
+}
+
+// ownerIndex returns the index of owner; owner "" has none (its claims are
+// no-ops).
+func (b *Backend) ownerIndex(owner string) ownerIndex {
+	k := b.indexKey(owner)
+	return ownerIndex{b: b, owner: owner, keys: []string{k, k + "w"}}
+}
+
+// A claim is a writer's hold on one index entry, from before its write to
+// after it. ctx is the writer's context, bounded so that the write lands
+// within the claim's lease.
+type claim struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	x      ownerIndex
+	h      string
+	// werr matches ErrNotReplicated if the claim reached the primary only
+	// (on a Cluster, where one WAIT after the session write does not cover
+	// the index's node).
+	werr error
+}
+
+// claim adds the session hash h to the index with score abs (the absolute
+// deadline, unix micros) and marks it pending, before the caller writes a
+// session that has this owner. The caller writes with c.ctx and must call
+// c.release (defer it). For owner "" it does nothing.
+func (x ownerIndex) claim(ctx context.Context, op, h string, abs int64) (*claim, error) {
+	if x.owner == "" {
+		return &claim{ctx: ctx}, nil
+	}
+	b := x.b
 	score := strconv.FormatInt(abs/1000+1, 10)
-	res, werr := b.run(ctx, wait, indexAddScript, []string{b.indexKey(owner)}, h, score)
+	lease := strconv.FormatInt((b.cfg.opTimeout + claimLeaseMargin).Milliseconds(), 10)
+	res, werr := b.run(ctx, b.cluster, claimScript, x.keys, h, score, lease)
 	if err := res.Error(); err != nil {
 		return nil, b.fail(ctx, op+": owner index", err)
 	}
+	c := &claim{x: x, h: h}
+	c.ctx, c.cancel = context.WithTimeout(ctx, b.cfg.opTimeout)
 	if werr != nil {
-		return fmt.Errorf("redisbackend: %s: owner index: %w", op, werr), nil
+		c.werr = fmt.Errorf("redisbackend: %s: owner index: %w", op, werr)
 	}
-	return nil, nil
+	return c, nil
 }
 
-// unindex removes the hashes hs from owner's index, then reads their
-// sessions again and puts back every entry that the read did not prove
-// stale (session gone, or now of another owner), with the score it had:
-// a live session of that owner after all (see above), and also every
-// entry the read failed to check, so that a transient error never breaks
-// the superset. It is best effort: an entry it fails to remove stays until
-// pruned.
-func (b *Backend) unindex(ctx context.Context, owner string, hs []string) {
-	if len(hs) == 0 {
+// release ends the claim, whatever the outcome of the write. It is best
+// effort: a claim it fails to end lapses with its lease.
+func (c *claim) release() {
+	if c.cancel == nil {
 		return
 	}
-	ik := b.indexKey(owner)
-	scores, err := b.client.Do(ctx, b.client.B().Zmscore().Key(ik).Member(hs...).Build()).ToArray()
-	if err != nil || len(scores) != len(hs) {
-		return // nothing removed: still a superset
-	}
-	if b.client.Do(ctx, b.client.B().Zrem().Key(ik).Member(hs...).Build()).Error() != nil {
-		return
-	}
-	recs, _ := b.loadHashes(ctx, hs)
-	for i, h := range hs {
-		score, err := scores[i].AsFloat64()
-		if err != nil {
-			continue // was not in the index
-		}
-		var r hashRecord
-		if i < len(recs) {
-			r = recs[i]
-		}
-		if r.gone || r.ok && r.rec.Owner != owner {
-			continue
-		}
-		_, _ = b.indexAdd(ctx, "owner index", owner, h, (int64(score)-1)*1000, false)
-	}
+	c.cancel()
+	b := c.x.b
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), b.cfg.opTimeout)
+	defer cancel()
+	_, _ = b.run(ctx, false, releaseScript, c.x.keys[1:], c.h)
 }
 
-// hashRecord is one result of loadHashes.
-type hashRecord struct {
-	rec  backend.Record
-	ok   bool // a live record whose key hashes to the member
-	gone bool // no record at all
+// indexEntry is one member of a snapshot of the index.
+type indexEntry struct {
+	h       string
+	gen     string // the generation the snapshot saw ("0": none)
+	pending bool   // a writer held a claim that had not lapsed
 }
 
-// loadHashes reads the sessions with hashes hs from Redis, uncached, in one
-// pipeline. A corrupt record is neither ok nor gone.
-func (b *Backend) loadHashes(ctx context.Context, hs []string) ([]hashRecord, error) {
-	cmds := make(rueidis.Commands, len(hs))
-	for i, h := range hs {
-		cmds[i] = b.client.B().Get().Key(b.sessionKeyOf(h)).Build()
+// snapshot drops the entries whose score has passed and returns the rest.
+func (x ownerIndex) snapshot(ctx context.Context, op string) ([]indexEntry, error) {
+	b := x.b
+	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	res, _ := b.run(ctx, false, snapshotScript, x.keys, now)
+	arr, err := res.ToArray()
+	if err != nil {
+		return nil, b.fail(ctx, op, err)
 	}
+	out := make([]indexEntry, 0, len(arr)/3)
+	for i := 0; i+2 < len(arr); i += 3 {
+		h, _ := arr[i].ToString()
+		gen, _ := arr[i+1].ToString()
+		p, _ := arr[i+2].AsInt64()
+		if len(h) != hashLen {
+			continue // only hashes are ever added; not a session of ours
+		}
+		out = append(out, indexEntry{h: h, gen: gen, pending: p == 1})
+	}
+	return out, nil
+}
+
+// within reports whether every entry of snap is in prev with the same
+// generation: no writer has claimed an entry since prev was taken.
+func within(snap, prev []indexEntry) bool {
+	gens := make(map[string]string, len(prev))
+	for _, e := range prev {
+		gens[e.h] = e.gen
+	}
+	for _, e := range snap {
+		if g, ok := gens[e.h]; !ok || g != e.gen {
+			return false
+		}
+	}
+	return true
+}
+
+func anyPending(snap []indexEntry) bool {
+	for _, e := range snap {
+		if e.pending {
+			return true
+		}
+	}
+	return false
+}
+
+// check reads the sessions of snap from Redis, uncached, in one pipeline.
+// It returns the live records of this owner with their entries, and the
+// entries that the read proved stale and that may be pruned. A record it
+// cannot read is neither.
+func (x ownerIndex) check(ctx context.Context, snap []indexEntry) (live []backend.Record, liveEntries, stale []indexEntry, err error) {
+	if len(snap) == 0 {
+		return nil, nil, nil, nil
+	}
+	b := x.b
+	cmds := make(rueidis.Commands, len(snap))
+	for i, e := range snap {
+		cmds[i] = b.client.B().Get().Key(b.sessionKeyOf(e.h)).Build()
+	}
+	res := b.client.DoMulti(ctx, cmds...)
 	now := time.Now()
-	out := make([]hashRecord, len(hs))
 	var kb [hashLen]byte
-	for i, res := range b.client.DoMulti(ctx, cmds...) {
-		s, err := res.ToString()
+	for i, r := range res {
+		e := snap[i]
+		s, err := r.ToString()
 		if rueidis.IsRedisNil(err) {
-			out[i].gone = true
+			if !e.pending {
+				stale = append(stale, e)
+			}
 			continue
 		}
 		if err != nil {
-			return out, err
+			return nil, nil, nil, err
 		}
 		rec, err := decodeRecord(s)
 		if err != nil {
 			continue
 		}
-		if sessionHash(kb[:], rec.Key); string(kb[:]) != hs[i] {
+		if sessionHash(kb[:], rec.Key); string(kb[:]) != e.h {
 			continue
 		}
-		out[i] = hashRecord{rec: rec, ok: !rec.Expired(now)}
+		if rec.Owner == x.owner && !rec.Expired(now) {
+			live = append(live, rec)
+			liveEntries = append(liveEntries, e)
+			continue
+		}
+		if !e.pending {
+			stale = append(stale, e)
+		}
 	}
-	return out, nil
+	return live, liveEntries, stale, nil
 }
 
-// members drops the entries of owner's index whose score has passed and
-// returns the rest.
-func (b *Backend) members(ctx context.Context, op, owner string) ([]string, error) {
-	ik := b.indexKey(owner)
-	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	rs := b.client.DoMulti(ctx,
-		b.client.B().Zremrangebyscore().Key(ik).Min("-inf").Max(now).Build(),
-		b.client.B().Zrange().Key(ik).Min("0").Max("-1").Build())
-	if err := rs[0].Error(); err != nil {
-		return nil, b.fail(ctx, op, err)
+// prune removes the entries es (each taken from a snapshot in which it was
+// not pending, and proven stale by a read after that snapshot) unless a
+// writer has claimed them since. It is best effort: an entry it fails to
+// remove stays until the next pruning.
+func (x ownerIndex) prune(ctx context.Context, es []indexEntry) {
+	if len(es) == 0 {
+		return
 	}
-	hs, err := rs[1].AsStrSlice()
-	if err != nil {
-		return nil, b.fail(ctx, op, err)
+	args := make([]string, 0, 2*len(es))
+	for _, e := range es {
+		args = append(args, e.h, e.gen)
 	}
-	// Only hashes are ever added; anything else is not a session of ours.
-	return slices.DeleteFunc(hs, func(h string) bool { return len(h) != hashLen }), nil
+	_, _ = x.b.run(ctx, false, pruneScript, x.keys, args...)
 }
 
 // ListByOwner returns the live records whose Owner is owner, read from
 // Redis without the cache, in no particular order; an empty slice if there
-// are none (always for owner ""). It removes the index entries of sessions
-// that are gone or have another owner. Records it cannot read are skipped.
+// are none (always for owner ""). It prunes the index entries of sessions
+// that are gone, expired or of another owner. Records it cannot read are
+// skipped.
 func (b *Backend) ListByOwner(ctx context.Context, owner string) ([]backend.Record, error) {
 	const op = "list by owner"
 	if err := b.enter(ctx, op); err != nil {
@@ -157,34 +259,36 @@ func (b *Backend) ListByOwner(ctx context.Context, owner string) ([]backend.Reco
 	}
 	ctx, cancel := b.opCtx(ctx)
 	defer cancel()
-	hs, err := b.members(ctx, op, owner)
-	if err != nil || len(hs) == 0 {
-		return out, err
+	idx := b.ownerIndex(owner)
+	snap, err := idx.snapshot(ctx, op)
+	if err != nil {
+		return nil, err
 	}
-	recs, err := b.loadHashes(ctx, hs)
+	live, _, stale, err := idx.check(ctx, snap)
 	if err != nil {
 		return nil, b.fail(ctx, op, err)
 	}
-	var stale []string
-	for i, r := range recs {
-		switch {
-		case r.gone || (r.ok && r.rec.Owner != owner):
-			stale = append(stale, hs[i])
-		case r.ok:
-			out = append(out, r.rec)
-		}
-	}
-	b.unindex(ctx, owner, stale)
-	return out, nil
+	idx.prune(ctx, stale)
+	return append(out, live...), nil
 }
 
 // DeleteByOwner deletes every live record whose Owner is owner and reports
 // how many it deleted. Each deletion is a script that checks the owner, so
-// a session whose owner changes concurrently is left alone. With
-// WithWaitReplicas each deletion waits for the replicas; after the first
-// that is not acknowledged in time it deletes the rest without waiting and
-// returns the count with an error matching ErrNotReplicated. It deletes
-// nothing for owner "".
+// a session whose owner changes concurrently is left alone.
+//
+// It repeats until the owner has nothing left: a round takes a snapshot of
+// the index, reads the sessions and deletes the live ones; it ends after a
+// round that found nothing live and no write in flight, once a further
+// snapshot shows that no writer has claimed an entry since. So a session
+// that a concurrent Rekey (Renew) or Create gives the owner is deleted
+// too, unless that write begins after DeleteByOwner has verified the index
+// empty. Under a stream of new sessions of the owner it runs until the
+// operation deadline and returns the count so far with the error.
+//
+// With WithWaitReplicas each deletion waits for the replicas; after the
+// first that is not acknowledged in time it deletes the rest without
+// waiting and returns the count with an error matching ErrNotReplicated.
+// It deletes nothing for owner "".
 func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) {
 	const op = "delete by owner"
 	if err := b.enter(ctx, op); err != nil {
@@ -195,54 +299,184 @@ func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) 
 	}
 	ctx, cancel := b.opCtx(ctx)
 	defer cancel()
-	hs, err := b.members(ctx, op, owner)
-	if err != nil || len(hs) == 0 {
-		return 0, err
+	idx := b.ownerIndex(owner)
+	n := 0
+	var werr error
+	var prev []indexEntry
+	verified := false
+	for wait := time.Millisecond; ; {
+		snap, err := idx.snapshot(ctx, op)
+		if err != nil {
+			return n, err
+		}
+		if verified && within(snap, prev) {
+			if werr != nil {
+				return n, fmt.Errorf("redisbackend: %s: %w", op, werr)
+			}
+			return n, nil
+		}
+		live, liveEntries, stale, err := idx.check(ctx, snap)
+		if err != nil {
+			return n, b.fail(ctx, op, err)
+		}
+		k, deleted, e, err := b.deleteOwned(ctx, op, owner, live, liveEntries, werr == nil)
+		n += k
+		werr = cmp.Or(werr, e)
+		if err != nil {
+			return n, err
+		}
+		idx.prune(ctx, append(stale, deleted...))
+		verified = len(live) == 0 && !anyPending(snap)
+		prev = snap
+		if len(live) == 0 && !verified {
+			// A writer holds a claim: give it time to write and release.
+			if err := sleepCtx(ctx, wait); err != nil {
+				return n, fmt.Errorf("redisbackend: %s: waiting for a write of this owner in flight: %w", op, err)
+			}
+			wait = min(2*wait, 32*time.Millisecond)
+		}
+	}
+}
+
+// deleteOwned deletes the records recs (with their index entries es) if
+// they still belong to owner, each with one script. It returns how many it
+// deleted, the entries of the sessions now gone that may be pruned, and an
+// error matching ErrNotReplicated when wait is set and a deletion was not
+// acknowledged by the replicas in time.
+func (b *Backend) deleteOwned(ctx context.Context, op, owner string, recs []backend.Record, es []indexEntry, wait bool) (n int, gone []indexEntry, werr, err error) {
+	if len(recs) == 0 {
+		return 0, nil, nil, nil
 	}
 	field := ownerField(owner)
-	keys := make([]string, len(hs))
-	for i, h := range hs {
-		keys[i] = b.sessionKeyOf(h)
-		b.guardPending(h)
+	keys := make([]string, len(recs))
+	for i, e := range es {
+		keys[i] = b.sessionKeyOf(e.h)
+		b.guardPending(e.h)
 	}
-	results := make([]rueidis.RedisResult, len(hs))
-	var werr error
+	results := make([]rueidis.RedisResult, len(keys))
 	if b.cfg.waitN > 0 {
 		for i, k := range keys {
 			var e error
-			results[i], e = b.run(ctx, werr == nil, deleteOwnedScript, []string{k}, field)
-			if werr == nil && e != nil {
-				werr = e
-			}
+			results[i], e = b.run(ctx, wait && werr == nil, deleteOwnedScript, []string{k}, field)
+			werr = cmp.Or(werr, e)
 		}
 	} else {
 		results = b.runMulti(ctx, deleteOwnedScript, keys, func(int) []string { return []string{field} })
 	}
-	n := 0
-	var done []string
-	var ferr error
 	for i, res := range results {
-		code, err := res.AsInt64()
-		if err != nil {
-			if ferr == nil {
-				ferr = b.fail(ctx, op, res.Error())
+		code, cerr := res.AsInt64()
+		if cerr != nil {
+			b.guardUnknown(es[i].h)
+			if err == nil {
+				err = b.fail(ctx, op, res.Error())
 			}
 			continue
 		}
-		if code == 1 {
+		switch code {
+		case 1:
 			n++
+			fallthrough
+		case 0:
+			b.guardDeleted(es[i].h)
+			if !es[i].pending {
+				gone = append(gone, es[i])
+			}
+		default:
+			b.guardUnknown(es[i].h)
 		}
-		if code >= 0 {
-			b.guardDeleted(hs[i])
-		}
-		done = append(done, hs[i])
 	}
-	b.unindex(ctx, owner, done)
-	if ferr != nil {
-		return n, ferr
-	}
-	if werr != nil {
-		return n, fmt.Errorf("redisbackend: %s: %w", op, werr)
-	}
-	return n, nil
+	return n, gone, werr, err
 }
+
+// sleepCtx waits for d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// The index scripts. Redis TIME, in scripts, is the clock of the index's
+// node, so leases are set and judged by one clock; scores are absolute
+// deadlines by the application's clock, passed in. Numbers are formatted
+// with %.0f: Lua would print large ones in exponent notation.
+
+// claimScript: KEYS[1] index, KEYS[2] claims; ARGV[1] session hash,
+// ARGV[2] score (unix ms), ARGV[3] lease (ms). It adds the entry (never
+// lowering its score), gives it a new generation, counts one more writer
+// and keeps both keys alive until the last score.
+var claimScript = newScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local h = ARGV[1]
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], h)
+redis.call('HSETNX', KEYS[2], '#', string.format('%.0f', now * 1000))
+local gen = redis.call('HINCRBY', KEYS[2], '#', 1)
+redis.call('HSET', KEYS[2], h, string.format('%.0f', gen))
+redis.call('HINCRBY', KEYS[2], 'p' .. h, 1)
+local lease = now + tonumber(ARGV[3])
+if lease > tonumber(redis.call('HGET', KEYS[2], 'l' .. h) or '0') then
+  redis.call('HSET', KEYS[2], 'l' .. h, string.format('%.0f', lease))
+end
+local score = tonumber(ARGV[2])
+for i = 1, 2 do
+  if redis.call('PEXPIRETIME', KEYS[i]) < score then
+    redis.call('PEXPIREAT', KEYS[i], ARGV[2])
+  end
+end
+return 1
+`)
+
+// releaseScript: KEYS[1] claims; ARGV[1] session hash. It counts one writer
+// less; it never creates the key.
+var releaseScript = newScript(`
+local f = 'p' .. ARGV[1]
+if redis.call('HEXISTS', KEYS[1], f) == 0 then return 0 end
+if redis.call('HINCRBY', KEYS[1], f, -1) <= 0 then
+  redis.call('HDEL', KEYS[1], f, 'l' .. ARGV[1])
+end
+return 1
+`)
+
+// snapshotScript: KEYS[1] index, KEYS[2] claims; ARGV[1] now (unix ms,
+// application clock). It drops the entries whose score is not after now
+// and returns the others as triples: hash, generation, 1 if pending.
+var snapshotScript = newScript(`
+for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  redis.call('HDEL', KEYS[2], h, 'p' .. h, 'l' .. h)
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {}
+for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local p = tonumber(redis.call('HGET', KEYS[2], 'p' .. h) or '0') > 0 and
+    tonumber(redis.call('HGET', KEYS[2], 'l' .. h) or '0') > now
+  out[#out + 1] = h
+  out[#out + 1] = redis.call('HGET', KEYS[2], h) or '0'
+  out[#out + 1] = p and 1 or 0
+end
+if #out == 0 then redis.call('DEL', KEYS[2]) end
+return out
+`)
+
+// pruneScript: KEYS[1] index, KEYS[2] claims; ARGV pairs of session hash
+// and the generation a snapshot saw. It removes each entry whose
+// generation is unchanged, and the claims key with the last entry.
+var pruneScript = newScript(`
+local n = 0
+for i = 1, #ARGV, 2 do
+  local h = ARGV[i]
+  if (redis.call('HGET', KEYS[2], h) or '0') == ARGV[i + 1] then
+    redis.call('ZREM', KEYS[1], h)
+    redis.call('HDEL', KEYS[2], h, 'p' .. h, 'l' .. h)
+    n = n + 1
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('DEL', KEYS[2]) end
+return n
+`)

@@ -265,14 +265,13 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 	if err != nil {
 		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, err)
 	}
-	var iwerr error // the index entry is not replicated
-	if rec.Owner != "" {
-		if iwerr, err = b.indexAdd(ctx, op, rec.Owner, h, abs, b.cluster); err != nil {
-			return backend.Record{}, err
-		}
+	c, err := b.ownerIndex(rec.Owner).claim(ctx, op, h, abs)
+	if err != nil {
+		return backend.Record{}, err
 	}
+	defer c.release()
 	b.guardPending(h)
-	res, werr := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
+	res, werr := b.write(c.ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
 		return c.B().Set().Key(rk).Value(val).Nx().PxatMillisecondsTimestamp(pxat(ttlMicros(idle, abs))).Build()
 	})
 	if err := res.Error(); err != nil {
@@ -282,12 +281,7 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 		return backend.Record{}, b.fail(ctx, op, err)
 	}
 	b.guardWrote(h, 1, created, idle)
-	if rec.Owner != "" {
-		// Again after the write, in case a concurrent ListByOwner pruned
-		// the entry while the session did not exist yet (see owners.go).
-		_, _ = b.indexAdd(ctx, op, rec.Owner, h, abs, false)
-	}
-	return stored(rec, 1, created, idle, abs), cmp.Or(werr, iwerr)
+	return stored(rec, 1, created, idle, abs), cmp.Or(werr, c.werr)
 }
 
 // stored is the record as Create, Update and Rekey store it.
@@ -337,49 +331,49 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 		args[5] = "1" // no index to maintain
 	}
 	b.guardPending(h)
-	var iwerr error // the index entry is not replicated
+	wctx := ctx
+	var c *claim // of the new owner's index entry
+	defer func() {
+		if c != nil {
+			c.release()
+		}
+	}()
 	for {
-		res, werr := b.run(ctx, true, updateScript, keys, args...)
+		res, werr := b.run(wctx, true, updateScript, keys, args...)
 		arr, err := res.ToArray()
 		if err != nil {
 			code, cerr := res.AsInt64()
 			if cerr != nil {
 				return backend.Record{}, b.fail(ctx, op, res.Error())
 			}
-			switch code {
-			case 0:
+			switch {
+			case code == 0:
 				return backend.Record{}, notFound(op)
-			case 2:
+			case code == 2:
 				return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, backend.ErrConflict)
-			case 3:
-				// The owner changes or the absolute deadline grows: the new
-				// owner's index gets the entry before the session says so.
-				if iwerr, err = b.indexAdd(ctx, op, rec.Owner, h, abs, b.cluster); err != nil {
+			case code == 3 && c == nil:
+				// The owner changes or the absolute deadline grows: the
+				// owner's index entry is claimed before the session says so.
+				if c, err = b.ownerIndex(rec.Owner).claim(ctx, op, h, abs); err != nil {
 					return backend.Record{}, err
 				}
+				wctx = c.ctx
 				args[5] = "1"
 				continue
 			}
 			return backend.Record{}, fmt.Errorf("redisbackend: %s: unexpected script reply %d", op, code)
 		}
-		if len(arr) != 3 {
+		if len(arr) != 2 {
 			return backend.Record{}, fmt.Errorf("redisbackend: %s: unexpected script reply of %d elements", op, len(arr))
 		}
-		cb, _ := arr[1].ToString()
-		oldOwner, _ := arr[2].ToString()
-		if len(cb) == 8 {
+		if cb, _ := arr[1].ToString(); len(cb) == 8 {
 			created = int64(bigEndian64(cb))
 		}
 		b.guardWrote(h, rec.Version+1, created, idle)
-		if oldOwner != rec.Owner {
-			if rec.Owner != "" {
-				_, _ = b.indexAdd(ctx, op, rec.Owner, h, abs, false) // see Create
-			}
-			if oldOwner != "" {
-				b.unindex(ctx, oldOwner, []string{h})
-			}
+		if c != nil {
+			werr = cmp.Or(werr, c.werr)
 		}
-		return stored(rec, rec.Version+1, created, idle, abs), cmp.Or(werr, iwerr)
+		return stored(rec, rec.Version+1, created, idle, abs), werr
 	}
 }
 
@@ -418,7 +412,8 @@ func (b *Backend) Touch(ctx context.Context, key string, idleDeadline time.Time)
 	return b.fail(ctx, op, res.Error())
 }
 
-// Delete removes the record under key and its owner index entry. Deleting a
+// Delete removes the record under key; its owner index entry is pruned by
+// the owner's next ListByOwner or DeleteByOwner. Deleting a
 // missing key is not an error. With WithWaitReplicas it returns an error
 // matching ErrNotReplicated if the deletion may be lost in a failover.
 func (b *Backend) Delete(ctx context.Context, key string) error {
@@ -435,20 +430,12 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 	rk, h := b.sessionKey(&kb, key)
 	b.guardPending(h)
 	res, werr := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
-		return c.B().Getdel().Key(rk).Build()
+		return c.B().Del().Key(rk).Build()
 	})
-	old, err := res.ToString()
-	if err != nil {
-		if rueidis.IsRedisNil(err) {
-			b.guardDeleted(h)
-			return werr
-		}
+	if err := res.Error(); err != nil {
 		return b.fail(ctx, op, err)
 	}
 	b.guardDeleted(h)
-	if rec, err := decodeRecord(old); err == nil && rec.Owner != "" {
-		b.unindex(ctx, rec.Owner, []string{h})
-	}
 	return werr
 }
 
@@ -481,6 +468,14 @@ func (b *Backend) guardPending(h string) {
 func (b *Backend) guardDeleted(h string) {
 	if b.cfg.cache {
 		b.guard.end(h, guardState{kind: guardDeleted})
+	}
+}
+
+// guardUnknown records a write whose outcome is unknown: h stays pending
+// for a window.
+func (b *Backend) guardUnknown(h string) {
+	if b.cfg.cache {
+		b.guard.end(h, guardState{kind: guardPending})
 	}
 }
 

@@ -97,6 +97,7 @@ func TestStandalone(t *testing.T) {
 	t.Run("Corrupt", func(t *testing.T) { testCorrupt(t, srv, client) })
 	t.Run("NotReplicated", func(t *testing.T) { testNotReplicated(t, client) })
 	t.Run("OwnerIndexPrune", func(t *testing.T) { testOwnerIndexPrune(t, srv, client) })
+	t.Run("OwnerRaces", func(t *testing.T) { testOwnerRaces(t, client) })
 	t.Run("NewFromURL", func(t *testing.T) { testNewFromURL(t, srv.Addr) })
 	t.Run("ManagerConcurrentUpdate", func(t *testing.T) { testManagerConcurrentUpdate(t, client) })
 }
@@ -301,8 +302,8 @@ func testDump(t *testing.T, srv *redistest.Server, client rueidis.Client) {
 		t.Fatal(err)
 	}
 	keys := strings.Split(srv.Do(t, "KEYS", prefix+"*"), "\n")
-	if len(keys) != 22 { // 21 sessions, 1 owner index
-		t.Fatalf("KEYS %s* returned %d keys, want 22: %q", prefix, len(keys), keys)
+	if len(keys) != 23 { // 21 sessions, 1 owner index and its claims
+		t.Fatalf("KEYS %s* returned %d keys, want 23: %q", prefix, len(keys), keys)
 	}
 	for _, k := range keys {
 		var val string
@@ -311,6 +312,8 @@ func testDump(t *testing.T, srv *redistest.Server, client rueidis.Client) {
 			val = srv.Do(t, "GET", k)
 		case "zset":
 			val = srv.Do(t, "ZRANGE", k, "0", "-1")
+		case "hash":
+			val = srv.Do(t, "HGETALL", k)
 		default:
 			t.Fatalf("key %q has type %s", k, typ)
 		}
@@ -427,7 +430,7 @@ func testOwnerIndexPrune(t *testing.T, srv *redistest.Server, client rueidis.Cli
 			t.Fatal(err)
 		}
 	}
-	idx := findKey(t, srv, prefix+"o:*")
+	idx := findKey(t, srv, prefix+"o:*}")
 	members := strings.Split(srv.Do(t, "ZRANGE", idx, "0", "-1"), "\n")
 	// Delete two sessions behind the backend's back.
 	sessionKey := func(h string) string { return prefix + "s:{" + h[:8] + "}" + h[8:] } // see doc.go

@@ -47,64 +47,51 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	if err != nil {
 		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, err)
 	}
-	var iwerr error // the index entry is not replicated
-	if rec.Owner != "" {
-		if iwerr, err = b.indexAdd(ctx, op, rec.Owner, hNew, abs, b.cluster); err != nil {
-			return backend.Record{}, err
-		}
+	c, err := b.ownerIndex(rec.Owner).claim(ctx, op, hNew, abs)
+	if err != nil {
+		return backend.Record{}, err
 	}
+	defer c.release()
 	b.guardPending(hOld)
 	b.guardPending(hNew)
 
-	var (
-		oldOwner string
-		werr     error
-	)
+	var werr error
 	if b.cluster {
-		oldOwner, werr, err = b.rekeyTwoSteps(ctx, op, rkOld, rkNew, val, rec.Version, pxat(ttlMicros(idle, abs)))
+		werr, err = b.rekeyTwoSteps(c.ctx, op, rkOld, rkNew, val, rec.Version, pxat(ttlMicros(idle, abs)))
 	} else {
 		var res rueidis.RedisResult
-		res, werr = b.run(ctx, true, rekeyScript, []string{rkOld, rkNew},
+		res, werr = b.run(c.ctx, true, rekeyScript, []string{rkOld, rkNew},
 			versionBytes(rec.Version), val, fmt.Sprint(pxat(ttlMicros(idle, abs))), nowMicros())
-		oldOwner, err = b.scriptOwner(ctx, op, res)
+		err = b.scriptResult(ctx, op, res)
 	}
 	if err != nil {
-		if rec.Owner != "" {
-			b.unindex(ctx, rec.Owner, []string{hNew})
-		}
 		return backend.Record{}, err
 	}
 	b.guardDeleted(hOld)
 	b.guardWrote(hNew, 1, created, idle)
-	if rec.Owner != "" {
-		_, _ = b.indexAdd(ctx, op, rec.Owner, hNew, abs, false) // see Create
-	}
-	if oldOwner != "" {
-		b.unindex(ctx, oldOwner, []string{hOld})
-	}
 	out := rec
 	out.Key = newKey
-	return stored(out, 1, created, idle, abs), cmp.Or(werr, iwerr)
+	return stored(out, 1, created, idle, abs), cmp.Or(werr, c.werr)
 }
 
 // rekeyTwoSteps is Rekey across slots: SET newKey NX, then delete the old
 // key if its version matches, else delete newKey again.
-func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val string, version uint64, px int64) (oldOwner string, werr, err error) {
+func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val string, version uint64, px int64) (werr, err error) {
 	res, werr := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
 		return c.B().Set().Key(rkNew).Value(val).Nx().PxatMillisecondsTimestamp(px).Build()
 	})
 	if err := res.Error(); err != nil {
 		if rueidis.IsRedisNil(err) {
-			return "", nil, fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
+			return nil, fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
 		}
-		return "", nil, b.fail(ctx, op, err)
+		return nil, b.fail(ctx, op, err)
 	}
 	res, werr2 := b.run(ctx, true, deleteVersionScript, []string{rkOld}, versionBytes(version), nowMicros())
-	oldOwner, err = b.scriptOwner(ctx, op, res)
+	err = b.scriptResult(ctx, op, res)
 	if err != nil && !errors.Is(err, backend.ErrNotFound) && !errors.Is(err, backend.ErrConflict) {
 		// The old key may be gone already: keeping the new one means at
 		// worst an orphan that nobody holds an ID for, never no session.
-		return "", nil, err
+		return nil, err
 	}
 	if err != nil {
 		undo, _ := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
@@ -113,29 +100,27 @@ func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val strin
 		if uerr := undo.Error(); uerr != nil {
 			err = fmt.Errorf("%w (and the new record stays until its deadline: %w)", err, uerr)
 		}
-		return "", nil, err
+		return nil, err
 	}
-	return oldOwner, cmp.Or(werr, werr2), nil
+	return cmp.Or(werr, werr2), nil
 }
 
-// scriptOwner maps the reply of rekeyScript or deleteVersionScript: {1,
-// old owner} or a status code.
-func (b *Backend) scriptOwner(ctx context.Context, op string, res rueidis.RedisResult) (string, error) {
-	if arr, err := res.ToArray(); err == nil && len(arr) == 2 {
-		owner, _ := arr[1].ToString()
-		return owner, nil
-	}
+// scriptResult maps the reply of rekeyScript or deleteVersionScript: 1 or
+// a status code.
+func (b *Backend) scriptResult(ctx context.Context, op string, res rueidis.RedisResult) error {
 	code, err := res.AsInt64()
 	if err != nil {
-		return "", b.fail(ctx, op, res.Error())
+		return b.fail(ctx, op, res.Error())
 	}
 	switch code {
+	case 1:
+		return nil
 	case 0:
-		return "", notFound(op)
+		return notFound(op)
 	case 2:
-		return "", fmt.Errorf("redisbackend: %s: %w", op, backend.ErrConflict)
+		return fmt.Errorf("redisbackend: %s: %w", op, backend.ErrConflict)
 	case 4:
-		return "", fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
+		return fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
 	}
-	return "", fmt.Errorf("redisbackend: %s: unexpected script reply %d", op, code)
+	return fmt.Errorf("redisbackend: %s: unexpected script reply %d", op, code)
 }

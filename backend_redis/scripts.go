@@ -44,10 +44,6 @@ local function live(key, now)
   if num(v, 18) <= now or num(v, 26) <= now then return nil, 0 end
   return v
 end
-local function owner(v)
-  local n = ((string.byte(v, 34) * 256 + string.byte(v, 35)) * 256 + string.byte(v, 36)) * 256 + string.byte(v, 37)
-  return string.sub(v, 38, 37 + n)
-end
 `
 
 // updateScript: KEYS[1] session; ARGV[1] expected version (8 bytes),
@@ -57,7 +53,7 @@ end
 // ARGV[7] now.
 // Without ARGV[6], a change of owner or a later absolute deadline returns 3
 // so that the caller adds the index entry first. Success: {1, created-at
-// bytes, old owner}.
+// bytes}.
 var updateScript = newScript(luaPrelude + `
 local v, reply = live(KEYS[1], ARGV[7])
 if not v then return reply end
@@ -66,7 +62,7 @@ if ARGV[6] ~= '1' and (string.sub(v, 34, 33 + #ARGV[4]) ~= ARGV[4] or tonumber(A
   return 3
 end
 redis.call('SET', KEYS[1], string.sub(ARGV[2], 1, 9) .. string.sub(v, 10, 17) .. string.sub(ARGV[2], 18), 'PXAT', ARGV[3])
-return {1, string.sub(v, 10, 17), owner(v)}
+return {1, string.sub(v, 10, 17)}
 `)
 
 // touchScript: KEYS[1] session; ARGV[1] new idle deadline (micros), ARGV[2]
@@ -102,19 +98,18 @@ return 1
 // deleteVersionScript: KEYS[1] session; ARGV[1] expected version, ARGV[2]
 // now. The
 // second half of a Rekey on a Cluster: delete the old record if its version
-// still matches. Success: {1, old owner}.
+// still matches. Success: 1.
 var deleteVersionScript = newScript(luaPrelude + `
 local v, reply = live(KEYS[1], ARGV[2])
 if not v then return reply end
 if string.sub(v, 2, 9) ~= ARGV[1] then return 2 end
 redis.call('DEL', KEYS[1])
-return {1, owner(v)}
+return 1
 `)
 
 // rekeyScript: KEYS[1] old session, KEYS[2] new session; ARGV[1] expected
 // version, ARGV[2] new record, ARGV[3] its PXAT, ARGV[4] now. Atomic Rekey for clients
-// that are not Cluster clients (both keys on one server). Success: {1, old
-// owner}.
+// that are not Cluster clients (both keys on one server). Success: 1.
 var rekeyScript = newScript(luaPrelude + `
 local v, reply = live(KEYS[1], ARGV[4])
 if not v then return reply end
@@ -122,17 +117,6 @@ if string.sub(v, 2, 9) ~= ARGV[1] then return 2 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return 4 end
 redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
 redis.call('DEL', KEYS[1])
-return {1, owner(v)}
-`)
-
-// indexAddScript: KEYS[1] owner index; ARGV[1] session hash, ARGV[2] score
-// (absolute deadline, unix ms). It never lowers a score, and keeps the
-// index key alive until its last score.
-var indexAddScript = newScript(`
-redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
-if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-end
 return 1
 `)
 

@@ -29,6 +29,7 @@ func TestCluster(t *testing.T) {
 	}
 
 	t.Run("Conformance", func(t *testing.T) { conformance.Run(t, factory(client)) })
+	t.Run("OwnerRaces", func(t *testing.T) { testOwnerRaces(t, client) })
 
 	t.Run("SpreadAndCached", func(t *testing.T) {
 		ctx := ctxT(t, time.Minute)
@@ -119,6 +120,7 @@ func TestSentinel(t *testing.T) {
 	})
 
 	t.Run("Conformance", func(t *testing.T) { conformance.Run(t, factory(client)) })
+	t.Run("OwnerRaces", func(t *testing.T) { testOwnerRaces(t, client) })
 
 	t.Run("Failover", func(t *testing.T) {
 		ctx := ctxT(t, 2*time.Minute)

@@ -1,0 +1,164 @@
+package redisbackend
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/sessionkit/sessionkit/internal/redistest"
+)
+
+// TestOwnerIndexInterleavings drives the owner index protocol step by step
+// through the interleavings of a pruner (snapshot, read, prune) and a
+// writer (claim, write, release) that lost entries before, and checks that
+// the entry of the written session survives each of them (see owners.go).
+func TestOwnerIndexInterleavings(t *testing.T) {
+	srv := redistest.Standalone(t)
+	client := newTestClient(t, srv.Addr)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	// Each step is one action of the pruner (p*) or the writer (w*); the
+	// order is the interleaving.
+	type steps []string
+	cases := map[string]steps{
+		// The writer claims after the pruner's snapshot: the generation
+		// changed, the prune is refused.
+		"ClaimAfterSnapshot": {"pSnapshot", "wClaim", "pRead", "wWrite", "wRelease", "pPrune"},
+		// The writer has claimed, not released, at the snapshot: pending,
+		// never pruned.
+		"PendingAtSnapshot": {"wClaim", "pSnapshot", "pRead", "wWrite", "pPrune", "wRelease"},
+		// The whole write between the read and the prune.
+		"WriteBetweenReadAndPrune": {"pSnapshot", "pRead", "wClaim", "wWrite", "wRelease", "pPrune"},
+		// Two pruners of the same stale entry; the writer claims it anew
+		// after the first prune emptied the index (the case the old index
+		// lost: the second pruner removed the new entry).
+		"TwoPruners": {"pSnapshot", "qSnapshot", "pRead", "pPrune", "wClaim", "qRead", "wWrite", "wRelease", "qPrune"},
+	}
+	for name, order := range cases {
+		t.Run(name, func(t *testing.T) {
+			b, err := New(client, WithPrefix("il"+name+":"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := testRecord("k", "olga", "p")
+			var kb keyBuf
+			rk, h := b.sessionKey(&kb, rec.Key)
+			created, idle, abs := normalize(rec)
+			val, err := encodeRecord(1, created, idle, abs, rec.Owner, rec.Key, rec.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx := b.ownerIndex(rec.Owner)
+			// A stale entry of h to begin with: claimed once by a write
+			// that never happened.
+			c0, err := idx.claim(ctx, "test", h, abs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c0.release()
+
+			type pruner struct {
+				snap  []indexEntry
+				stale []indexEntry
+			}
+			ps := map[byte]*pruner{'p': {}, 'q': {}}
+			var c *claim
+			for _, step := range order {
+				p := ps[step[0]]
+				switch step[1:] {
+				case "Snapshot":
+					if p.snap, err = idx.snapshot(ctx, "test"); err != nil {
+						t.Fatal(err)
+					}
+				case "Read":
+					if _, _, p.stale, err = idx.check(ctx, p.snap); err != nil {
+						t.Fatal(err)
+					}
+				case "Prune":
+					idx.prune(ctx, p.stale)
+				case "Claim":
+					if c, err = idx.claim(ctx, "test", h, abs); err != nil {
+						t.Fatal(err)
+					}
+				case "Write":
+					if err := client.Do(ctx, client.B().Set().Key(rk).Value(val).Build()).Error(); err != nil {
+						t.Fatal(err)
+					}
+				case "Release":
+					c.release()
+				default:
+					t.Fatalf("unknown step %q", step)
+				}
+			}
+			got, err := b.ListByOwner(ctx, rec.Owner)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("after %v: ListByOwner = %d records, %v; want the written session", order, len(got), err)
+			}
+			if n, err := b.DeleteByOwner(ctx, rec.Owner); n != 1 || err != nil {
+				t.Fatalf("DeleteByOwner = %d, %v; want 1", n, err)
+			}
+		})
+	}
+
+	t.Run("PruneStale", func(t *testing.T) {
+		// Without a writer, a stale entry is pruned, and the claims key goes
+		// with the last entry.
+		b, err := New(client, WithPrefix("ilstale:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx := b.ownerIndex("olga")
+		c, err := idx.claim(ctx, "test", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", time.Now().Add(time.Hour).UnixMicro())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.release()
+		if got, err := b.ListByOwner(ctx, "olga"); err != nil || len(got) != 0 {
+			t.Fatalf("ListByOwner = %d, %v; want 0", len(got), err)
+		}
+		if keys := srv.Do(t, "KEYS", "ilstale:*"); keys != "" {
+			t.Fatalf("keys left after pruning the only entry: %q", keys)
+		}
+	})
+
+	t.Run("LapsedClaim", func(t *testing.T) {
+		// A writer that never releases blocks pruning only until its lease
+		// lapses; DeleteByOwner waits for it meanwhile, within its context.
+		b, err := New(client, WithPrefix("illapse:"), WithOpTimeout(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idx := b.ownerIndex("olga")
+		h := "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+		if _, err := idx.claim(ctx, "test", h, time.Now().Add(time.Hour).UnixMicro()); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := idx.snapshot(ctx, "test")
+		if err != nil || len(snap) != 1 || !snap[0].pending {
+			t.Fatalf("snapshot with an unreleased claim = %+v, %v; want one pending entry", snap, err)
+		}
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		defer cancel()
+		if _, err := b.DeleteByOwner(short, "olga"); err == nil {
+			t.Fatal("DeleteByOwner returned while a claim was pending")
+		}
+		// The lease is the operation timeout plus claimLeaseMargin.
+		deadline := time.Now().Add(100*time.Millisecond + claimLeaseMargin + 2*time.Second)
+		for {
+			n, err := b.DeleteByOwner(ctx, "olga")
+			if err == nil {
+				if n != 0 {
+					t.Fatalf("DeleteByOwner = %d, want 0", n)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("DeleteByOwner still fails after the lease lapsed: %v", err)
+			}
+		}
+		if keys := srv.Do(t, "KEYS", "illapse:*"); keys != "" {
+			t.Fatalf("keys left after the lapsed claim was pruned: %q", keys)
+		}
+	})
+}
