@@ -111,6 +111,8 @@ func cases() []testCase {
 			rule: "Owners are arbitrary strings: binary, special characters and near-identical owners never mix."},
 		{name: "Owner/Isolation", check: checkOwnerIsolation, needs: capOwnerIndex,
 			rule: "A Backend must return Payloads the caller may modify without affecting the stored records (ListByOwner)."},
+		{name: "Owner/CreateListRace", check: checkOwnerCreateListRace, needs: capOwnerIndex,
+			rule: "ListByOwner never loses a live record: records created while others list their owner are all listed afterwards, and DeleteByOwner deletes them all."},
 
 		// Rekeyer
 		{name: "Rekey/Moves", check: checkRekeyMoves, needs: capRekeyer,
@@ -125,6 +127,8 @@ func cases() []testCase {
 			rule: "Rekey moves a record in one step: of concurrent Rekeys of one record exactly one succeeds."},
 		{name: "Rekey/Owner", check: checkRekeyOwner, needs: capRekeyer | capOwnerIndex,
 			rule: "The owner index follows Rekey: the new key is listed, the old one is not, under the Owner passed to Rekey."},
+		{name: "Rekey/DeleteByOwnerRace", check: checkOwnerRekeyDeleteRace, needs: capRekeyer | capOwnerIndex,
+			rule: "DeleteByOwner ends every record of the owner, also those Rekey moves while it runs: once both returned, each Rekey either came first and its new record is deleted, or it returned ErrNotFound."},
 
 		// Viewer
 		{name: "View/ReadYourWrites", check: checkViewReadYourWrites, needs: capViewer,
