@@ -12,12 +12,24 @@ import (
 const maxCookies = 3
 
 // requestIDs returns the session IDs the client sent, at most maxCookies,
-// in the order of its Cookie headers. It reads the headers itself instead
+// in the order of its Cookie headers (or, with WithHeader, of the values of
+// that header). It reads the headers itself instead
 // of through r.CookiesNamed, which allocates every cookie of the request;
 // the values need no validation here, since the Manager accepts only
 // well-formed IDs.
 func (mw *Middleware[T]) requestIDs(r *http.Request, buf *[maxCookies]string) []string {
 	ids := buf[:0]
+	if mw.cf.header != "" {
+		for _, v := range r.Header[mw.cf.header] {
+			if v = strings.TrimSpace(v); v == "" {
+				continue
+			}
+			if ids = append(ids, v); len(ids) == maxCookies {
+				return ids
+			}
+		}
+		return ids
+	}
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
 			name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
@@ -36,6 +48,19 @@ func (mw *Middleware[T]) requestIDs(r *http.Request, buf *[maxCookies]string) []
 		}
 	}
 	return ids
+}
+
+// send adds c, from newCookie or expiredCookie, to the response headers h:
+// as a cookie, or with WithHeader its value alone in that header (empty
+// for an expired cookie).
+func (mw *Middleware[T]) send(h http.Header, c *http.Cookie) {
+	if mw.cf.header != "" {
+		h.Set(mw.cf.header, c.Value)
+		return
+	}
+	if v := c.String(); v != "" {
+		h.Add("Set-Cookie", v)
+	}
 }
 
 // newCookie is the cookie that hands id to the client.

@@ -105,12 +105,22 @@
 // session's absolute deadline (WithPersistent). An unknown, expired or
 // malformed cookie is no error: the request gets a new session.
 //
+// # APIs and mobile clients
+//
+// Clients that are not browsers can carry the ID in a request header
+// instead: with WithHeader("X-Session-Token") the Middleware reads the ID
+// from that header, sends a new or renewed ID back in the same response
+// header, answers Logout with the header present and empty, and never
+// reads or sets a cookie. Everything else (lazy loading, Login, Update,
+// the error handler) is the same. Browser applications should keep the
+// default HttpOnly cookie, which page scripts cannot read.
+//
 // # Caching
 //
 // A response must not let a cache hand one user's session to another, nor
 // let the browser's Back button show a logged-in page after logout. So a
 // request that used its session gets "Vary: Cookie" (added to the
-// handler's Vary), and by default "Cache-Control: no-store" when the
+// handler's Vary; with WithHeader, that header's name), and by default "Cache-Control: no-store" when the
 // response sets or clears the session cookie (unless the handler's own
 // Cache-Control has no-store or private already) or when its session is
 // logged in (unless the handler set a Cache-Control of its own before the

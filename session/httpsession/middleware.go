@@ -10,9 +10,9 @@ import (
 )
 
 // Middleware connects a session.Manager to net/http: Handler finds the
-// request's session through a cookie, the handler reads and changes it
-// with the methods below, and the changes are stored before the response
-// starts. A Middleware is safe for concurrent use; build it with New.
+// request's session through a cookie (or a header, WithHeader), the
+// handler reads and changes it with the methods below, and the changes
+// are stored before the response starts. A Middleware is safe for concurrent use; build it with New.
 type Middleware[T any] struct {
 	m  *session.Manager[T]
 	cf config
@@ -20,9 +20,10 @@ type Middleware[T any] struct {
 
 // New returns a Middleware that keeps the sessions of m in a cookie
 // (options: WithCookieName, WithDomain, WithPath, WithSecure, WithSameSite,
-// WithPersistent, WithErrorHandler). It returns an error if m is nil or the
-// options cannot work together, such as an invalid cookie name or
-// SameSite=None without Secure.
+// WithPersistent), or in a request header (WithHeader), with
+// WithCacheControl and WithErrorHandler for both. It returns an error if m
+// is nil or the options cannot work together, such as an invalid cookie
+// or header name or SameSite=None without Secure.
 func New[T any](m *session.Manager[T], opts ...Option) (*Middleware[T], error) {
 	if m == nil {
 		return nil, errors.New("httpsession: manager is nil")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"strings"
 )
 
@@ -25,6 +26,7 @@ type config struct {
 	sameSite   http.SameSite
 	persistent bool
 	cache      bool
+	header     string // canonical; "" for the cookie
 	onError    ErrorHandler
 }
 
@@ -66,6 +68,22 @@ func WithSameSite(mode http.SameSite) Option { return func(c *config) { c.sameSi
 // session ID changes. Default: true.
 func WithPersistent(persistent bool) Option { return func(c *config) { c.persistent = persistent } }
 
+// WithHeader makes the Middleware carry the session ID in the request
+// header name (for example "X-Session-Token") instead of a cookie: it reads
+// the ID from that header and sends a new or renewed ID in the same header
+// of the response; Logout answers with the header present and empty. No
+// cookie is read or set then, and the cookie options have no effect. An
+// unknown, expired or malformed ID is a new anonymous session, as with
+// cookies. Use it for clients that are not browsers (mobile apps, API
+// clients, other services), which keep the ID themselves. A browser
+// application should keep the cookie: it is HttpOnly, so a script
+// injected into the page cannot read the ID, while a token in a header
+// has to live where scripts can read it. (A browser script that reads the
+// header cross-origin needs it in Access-Control-Expose-Headers.) name
+// must be a valid header name, and not Cookie or Set-Cookie. Default: ""
+// (the cookie).
+func WithHeader(name string) Option { return func(c *config) { c.header = name } }
+
 // WithCacheControl(false) stops the Middleware from setting Cache-Control,
 // for applications that manage caching themselves. When on, a response
 // that sets or clears the session ID gets "Cache-Control: no-store" unless
@@ -103,7 +121,12 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // varyOn is the request header that carries the session ID.
-func (c *config) varyOn() string { return "Cookie" }
+func (c *config) varyOn() string {
+	if c.header != "" {
+		return c.header
+	}
+	return "Cookie"
+}
 
 func newConfig(opts []Option) (config, error) {
 	c := config{
@@ -144,8 +167,31 @@ func newConfig(opts []Option) (config, error) {
 	if c.onError == nil {
 		errs = append(errs, errors.New("error handler is nil"))
 	}
+	if c.header != "" {
+		if !validHeaderName(c.header) {
+			errs = append(errs, fmt.Errorf("header name %q is not a valid HTTP header name", c.header))
+		}
+		c.header = textproto.CanonicalMIMEHeaderKey(c.header)
+		if c.header == "Cookie" || c.header == "Set-Cookie" {
+			errs = append(errs, fmt.Errorf("header %q is the cookie's own: leave WithHeader out to use the cookie", c.header))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return c, fmt.Errorf("httpsession: invalid options: %w", err)
 	}
 	return c, nil
+}
+
+// validHeaderName reports whether name is an HTTP token (RFC 9110, 5.1).
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := range len(name) {
+		c := name[i]
+		if c >= 0x80 || !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }

@@ -27,7 +27,7 @@ type response[T any] struct {
 	owner   string              // sess.Owner as stored ("" for a new session)
 	handed  bool                // Session gave sess to the handler, who may change it directly
 	base    []byte              // with handed, stored and not dirty: sess.Data encoded as stored, or nil
-	cookie  *http.Cookie        // to send with the response headers
+	cookie  *http.Cookie        // to send with the response headers (see Middleware.send)
 	started bool                // begin ran: the headers are out
 	failed  error               // the error handler replaced the response
 }
@@ -185,7 +185,7 @@ func (rs *response[T]) destroy(ctx context.Context, op string) error {
 	if rs.started {
 		return fmt.Errorf("httpsession: %s: the session is destroyed but its cookie cannot be expired: %w", op, ErrHeadersWritten)
 	}
-	if hadCookie {
+	if hadCookie || rs.mw.cf.header != "" { // a header client always hears it
 		rs.cookie = rs.mw.expiredCookie()
 	}
 	return nil
@@ -210,7 +210,7 @@ func (rs *response[T]) begin() error {
 	rs.cacheHeaders()
 	if rs.cookie != nil {
 		// Also on failure: a Login or Logout before it did take place.
-		http.SetCookie(rs.w, rs.cookie)
+		rs.mw.send(rs.w.Header(), rs.cookie)
 		rs.cookie = nil
 	}
 	if err != nil {
