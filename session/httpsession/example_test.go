@@ -175,3 +175,77 @@ func ExampleWithErrorHandler() {
 	// not stored: true
 	// 500 please try again
 }
+
+// A handler may change the session it got from Session directly; the
+// change is stored before the response starts, as with Modify.
+func ExampleMiddleware_Session() {
+	store := memorybackend.New()
+	defer store.Close()
+	m := must(session.NewManager[Basket](store))
+	sessions := must(httpsession.New(m))
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /pear", func(w http.ResponseWriter, r *http.Request) {
+		s, err := sessions.Session(r)
+		if err != nil {
+			http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if s.Data.Items == nil {
+			s.Data.Items = map[string]int{}
+		}
+		s.Data.Items["pear"]++ // stored: no Modify needed
+		fmt.Fprintf(w, "%d pears", s.Data.Items["pear"])
+	})
+	srv := httptest.NewServer(sessions.Handler(mux))
+	defer srv.Close()
+
+	browser := newBrowser()
+	visit(browser, "POST", srv.URL, "/pear")
+	visit(browser, "POST", srv.URL, "/pear")
+	// Output:
+	// POST /pear                → 1 pears (cookie set)
+	// POST /pear                → 2 pears
+}
+
+// A client that is not a browser keeps the session ID itself and sends it
+// in a header; the server answers a new ID in the same header.
+func ExampleWithHeader() {
+	store := memorybackend.New()
+	defer store.Close()
+	m := must(session.NewManager[Basket](store))
+	sessions := must(httpsession.New(m, httpsession.WithHeader("X-Session-Token")))
+	srv := httptest.NewServer(newShop(sessions))
+	defer srv.Close()
+
+	token := "" // what a mobile app keeps in its secure storage
+	call := func(method, path string) {
+		req := must(http.NewRequest(method, srv.URL+path, nil))
+		if token != "" {
+			req.Header.Set("X-Session-Token", token)
+		}
+		resp := must(http.DefaultTransport.RoundTrip(req)) // no redirects, no cookies
+		defer resp.Body.Close()
+		note := ""
+		if vs, ok := resp.Header["X-Session-Token"]; ok {
+			if token = vs[0]; token == "" {
+				note = " (token cleared)"
+			} else {
+				note = " (new token)"
+			}
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode == http.StatusOK {
+			note = " " + string(body)
+		}
+		fmt.Printf("%-4s %-16s → %d%s, cookies: %d\n", method, path, resp.StatusCode, note, len(resp.Cookies()))
+	}
+	call("POST", "/cart/apple")
+	call("POST", "/login?user=ada")
+	call("GET", "/cart")
+	call("POST", "/logout")
+	// Output:
+	// POST /cart/apple      → 303 (new token), cookies: 0
+	// POST /login?user=ada  → 303 (new token), cookies: 0
+	// GET  /cart            → 200 ada: 1 apples, cookies: 0
+	// POST /logout          → 303 (token cleared), cookies: 0
+}
