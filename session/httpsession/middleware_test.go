@@ -66,16 +66,6 @@ func (b *countingBackend) Load(ctx context.Context, key string) (backend.Record,
 	return b.Backend.Load(ctx, key)
 }
 
-// LoadView counts and fails like Load: the Manager reads through it
-// (backend.Viewer) when it keeps decoded sessions.
-func (b *countingBackend) LoadView(ctx context.Context, key string) (backend.Record, error) {
-	b.loads.Add(1)
-	if b.failLoads.Load() {
-		return backend.Record{}, errDown
-	}
-	return b.Backend.LoadView(ctx, key)
-}
-
 func (b *countingBackend) writes() int64 { return b.creates.Load() + b.updates.Load() }
 
 type env struct {
