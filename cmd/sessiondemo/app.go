@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"html/template"
+	"image"
+	"image/color"
+	"image/png"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -12,6 +17,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/sessionkit/sessionkit/backend"
 	"github.com/sessionkit/sessionkit/session"
 	"github.com/sessionkit/sessionkit/session/httpsession"
 )
@@ -44,6 +50,7 @@ type app struct {
 func (a *app) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.home)
+	mux.HandleFunc("GET /favicon.ico", serveFavicon)
 	mux.HandleFunc("GET /whoami", a.whoami)
 	mux.HandleFunc("POST /login", a.login)
 	mux.HandleFunc("POST /inc", a.inc)
@@ -65,49 +72,92 @@ type device struct {
 	Idle    time.Time
 }
 
-type homePage struct {
+// frame is what every page shows around its content: which instance
+// served it, where its peers are, where sessions live, and a note.
+type frame struct {
 	Instance string
 	Store    string
 	Peers    []peer
-	S        *session.Session[Account]
-	Devices  []device
 	Message  string
 }
+
+// homePage is the data of the home page.
+type homePage struct {
+	frame
+	S       *session.Session[Account]
+	Devices []device
+	Name    string // the login form's input, kept when it was rejected
+}
+
+// errorPage is the data of the page a failed request gets.
+type errorPage struct {
+	frame
+	Title string
+}
+
+// nameRule says which names validName accepts, in the login form and in
+// the note of a rejected name.
+const nameRule = "1 to 40 characters: letters and digits of any script, spaces, dots (.), dashes (-) and underscores (_)"
 
 // messages are the notes a redirect can ask the home page to show.
 var messages = map[string]string{
 	"in":      "You are logged in; your session has a new ID.",
 	"out":     "You are logged out.",
 	"revoked": "That device is logged out.",
-	"name":    "Please enter a name of 1 to 40 letters, digits or spaces.",
+	"nobody":  "Nobody was logged in on this browser, so no session was ended.",
+}
+
+func (a *app) frame(message string) frame {
+	return frame{Instance: a.name, Store: a.store, Peers: a.peers, Message: message}
 }
 
 func (a *app) home(w http.ResponseWriter, r *http.Request) {
+	var msg string
+	if m := r.URL.Query().Get("m"); m != "" {
+		if n, ok := strings.CutPrefix(m, "all:"); ok {
+			if k, err := strconv.Atoi(n); err == nil {
+				msg = "Logged out everywhere: " + plural(k, "session") + " ended, on every device and instance."
+			}
+		} else {
+			msg = messages[m]
+		}
+	}
+	a.page(w, r, http.StatusOK, msg, "")
+}
+
+// page answers with the home page: status, a note, and the text to put
+// back into the login form.
+func (a *app) page(w http.ResponseWriter, r *http.Request, status int, msg, name string) {
 	s, err := a.mw.Session(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	p := homePage{Instance: a.name, Store: a.store, Peers: a.peers, S: s}
-	if m := r.URL.Query().Get("m"); m != "" {
-		if n, ok := strings.CutPrefix(m, "all:"); ok {
-			if _, err := strconv.Atoi(n); err == nil {
-				p.Message = "Logged out everywhere: " + n + " sessions ended, on every device and instance."
-			}
-		} else {
-			p.Message = messages[m]
-		}
-	}
+	p := homePage{frame: a.frame(msg), S: s, Name: name}
 	if s.Owner != "" {
 		if p.Devices, err = a.devices(r, s); err != nil {
 			a.fail(w, r, err)
 			return
 		}
 	}
+	render(w, r, status, "home", p)
+}
+
+// render writes the named page template with status.
+func render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := homeTmpl.Execute(w, p); err != nil {
-		slog.ErrorContext(r.Context(), "sessiondemo: render", "err", err)
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		slog.ErrorContext(r.Context(), "sessiondemo: render", "page", name, "err", err)
 	}
+}
+
+// plural is "1 session", "2 sessions".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // devices lists the sessions of s's owner, oldest login first.
@@ -158,7 +208,7 @@ func (a *app) whoami(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(rep)
 }
 
-// validName accepts 1 to 40 letters, digits, spaces, dots and dashes.
+// validName says whether name keeps nameRule.
 func validName(name string) bool {
 	n := 0
 	for _, c := range name {
@@ -171,9 +221,11 @@ func validName(name string) bool {
 }
 
 func (a *app) login(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimSpace(r.FormValue("name"))
+	typed := r.FormValue("name")
+	name := strings.TrimSpace(typed)
 	if !validName(name) {
-		http.Redirect(w, r, "/?m=name", http.StatusSeeOther)
+		// The form again, with what was typed, so it can be corrected.
+		a.page(w, r, http.StatusUnprocessableEntity, "That name was not accepted. A name is "+nameRule+".", typed)
 		return
 	}
 	// A real application checks a password here. Login first (a new ID;
@@ -211,6 +263,15 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) logoutEverywhere(w http.ResponseWriter, r *http.Request) {
+	s, err := a.mw.Session(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if s.Owner == "" { // logged out in another tab, say, or everywhere from another device
+		http.Redirect(w, r, "/?m=nobody", http.StatusSeeOther)
+		return
+	}
 	n, err := a.mw.LogoutEverywhere(r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -259,9 +320,46 @@ func (a *app) revokeHandle(r *http.Request, owner, handle string) error {
 	return nil // gone already
 }
 
+// fail answers a request that the session store failed with a page in
+// the demo's layout: 503 Service Unavailable when the store cannot be
+// reached, 500 otherwise. The error itself goes to the server log only.
+// It is the middleware's error handler too, so a change that cannot be
+// stored gets the same page; once the response has started, only the log
+// line is left.
 func (a *app) fail(w http.ResponseWriter, r *http.Request, err error) {
 	slog.ErrorContext(r.Context(), "sessiondemo", "instance", a.name, "path", r.URL.Path, "err", err)
-	http.Error(w, "The session store failed; see the server log.", http.StatusServiceUnavailable)
+	if errors.Is(err, httpsession.ErrHeadersWritten) {
+		return
+	}
+	status, p := http.StatusInternalServerError, errorPage{
+		frame: a.frame("Instance " + a.name + " could not carry out this request because the session store failed; the server log says why."),
+		Title: "The session store failed",
+	}
+	if errors.Is(err, backend.ErrUnavailable) {
+		status = http.StatusServiceUnavailable
+		p.Title = "The session store is unavailable"
+		p.Message = "Instance " + a.name + " cannot reach " + a.store + " right now, so it cannot tell who you are. Try again once the store is back."
+	}
+	render(w, r, status, "error", p)
+}
+
+// favicon is the demo's icon, a square in the blue of the instance label:
+// PNG, which browsers accept at /favicon.ico too.
+var favicon = func() []byte {
+	img := image.NewPaletted(image.Rect(0, 0, 16, 16), color.Palette{color.RGBA{0x2b, 0x6c, 0xb0, 0xff}})
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		panic(err) // encoding an in-memory image into a buffer cannot fail
+	}
+	return buf.Bytes()
+}()
+
+// serveFavicon answers GET /favicon.ico, which browsers ask for on every
+// site (the pages name it too).
+func serveFavicon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Write(favicon)
 }
 
 // browser names the browser of a User-Agent header, roughly.
@@ -280,14 +378,17 @@ func browser(ua string) string {
 	return ua[:min(len(ua), 30)]
 }
 
-var homeTmpl = template.Must(template.New("home").Funcs(template.FuncMap{
+// pages are the demo's HTML pages: "home" and "error", both in one layout
+// ("top" and "bottom").
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"when": func(t time.Time) string { return t.Local().Format("15:04:05 (Jan 2)") },
-}).Parse(`<!doctype html>
+}).Parse(`{{define "top"}}<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>sessionkit demo · instance {{.Instance}}</title>
+<link rel="icon" href="/favicon.ico" type="image/png">
 <style>
 body { font: 16px/1.5 system-ui, sans-serif; max-width: 44rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
 .instance { display: inline-block; padding: .1rem .6rem; border-radius: .3rem; background: #2b6cb0; color: white; font-weight: bold; }
@@ -305,6 +406,18 @@ small { color: #666; }
 {{range .Peers}} · open the same page on <a href="{{.URL}}">instance {{.Name}}</a>{{end}}<br>
 <small>Sessions live in {{.Store}}.</small></p>
 {{with .Message}}<p class="msg">{{.}}</p>{{end}}
+{{end}}
+
+{{define "bottom"}}</body>
+</html>
+{{end}}
+
+{{define "error"}}{{template "top" .}}
+<h1>{{.Title}}</h1>
+<p><a href="/">Try again</a></p>
+{{template "bottom"}}{{end}}
+
+{{define "home"}}{{template "top" .}}
 {{if .S.Owner}}
 <h1>Hello, {{.S.Data.Name}}</h1>
 <p>Logged in at {{when .S.Data.LoginAt}} on instance {{.S.Data.Instance}}.
@@ -313,10 +426,10 @@ ends after {{when .S.IdleDeadline}} without activity, and at {{when .S.AbsoluteD
 {{else}}
 <h1>Not logged in</h1>
 <form method="post" action="/login">
-<label>Name <input name="name" required maxlength="40" autofocus></label>
+<label>Name <input name="name" required maxlength="40" autofocus value="{{.Name}}"></label>
 <button>Log in</button>
 </form>
-<p><small>Any name will do. Logging in gives the session a new ID (against session fixation) and keeps the counter.</small></p>
+<p><small>A name is ` + nameRule + `; there is no password. Logging in gives the session a new ID (against session fixation) and keeps the counter.</small></p>
 {{end}}
 
 <h2>Counter: {{.S.Data.Counter}}</h2>
@@ -343,6 +456,5 @@ ends after {{when .S.IdleDeadline}} without activity, and at {{when .S.AbsoluteD
 <form method="post" action="/logout-everywhere"><button>Log out everywhere</button></form>
 </p>
 {{end}}
-</body>
-</html>
+{{template "bottom"}}{{end}}
 `))

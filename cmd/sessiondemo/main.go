@@ -17,9 +17,10 @@
 //
 //	-addr1, -addr2  listen addresses (default 127.0.0.1:8081 and 127.0.0.1:8082;
 //	                a busy default port is replaced by a free one, an address
-//	                given on the command line is not)
+//	                given on the command line is not); for 0.0.0.0 or [::]
+//	                the printed URLs name 127.0.0.1
 //	-redis URL      store sessions in Redis instead of memory, e.g.
-//	                redis://127.0.0.1:6379, a Sentinel group with
+//	                127.0.0.1:6379 or redis://127.0.0.1:6379, a Sentinel group with
 //	                redis://127.0.0.1:26379?master_set=mymaster, a Cluster with
 //	                redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002
 //	                (rueidis.ParseURL); each instance gets its own client and
@@ -57,7 +58,7 @@ func main() {
 	walk := flag.Bool("walkthrough", false, "print a walkthrough of the session lifecycle over the in-memory backend and exit")
 	addr1 := flag.String("addr1", defaultAddr1, "listen address of instance A")
 	addr2 := flag.String("addr2", defaultAddr2, "listen address of instance B")
-	redisURL := flag.String("redis", "", "store sessions in Redis at this URL (redis://host:port; ?master_set= for Sentinel, ?addr= for more Cluster nodes) instead of in memory")
+	redisURL := flag.String("redis", "", "store sessions in Redis at this address instead of in memory: host:port, or a URL (redis://host:port; ?master_set= for Sentinel, ?addr= for more Cluster nodes)")
 	flag.Parse()
 	if *walk {
 		if err := walkthrough(context.Background(), os.Stdout); err != nil {
@@ -72,7 +73,7 @@ func main() {
 	cfg := config{
 		Addrs:    []string{*addr1, *addr2},
 		AnyPort:  []bool{!set["addr1"], !set["addr2"]},
-		RedisURL: *redisURL,
+		RedisURL: normalizeRedisURL(*redisURL),
 		Log:      os.Stderr,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"html/template"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,12 +25,18 @@ import (
 // the test ends and returns their URLs.
 func startDemo(t *testing.T, redisURL string) []string {
 	t.Helper()
+	return startDemoConfig(t, config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, RedisURL: redisURL})
+}
+
+// startDemoConfig runs the demo with cfg until the test ends and returns
+// the URLs it announced.
+func startDemoConfig(t *testing.T, cfg config) []string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	urlc := make(chan []string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, RedisURL: redisURL},
-			func(urls []string) { urlc <- urls })
+		done <- run(ctx, cfg, func(urls []string) { urlc <- urls })
 	}()
 	var urls []string
 	select {
@@ -48,7 +57,7 @@ func startDemo(t *testing.T, redisURL string) []string {
 			t.Error("the demo did not shut down within 10s")
 		}
 	})
-	require.Len(t, urls, 2)
+	require.Len(t, urls, len(cfg.Addrs))
 	return urls
 }
 
@@ -56,9 +65,10 @@ func TestTwoInstancesMemory(t *testing.T) {
 	testTwoInstances(t, startDemo(t, ""))
 }
 
+// The -redis flag takes a bare host:port as well as a URL.
 func TestTwoInstancesRedis(t *testing.T) {
 	srv := redistest.Standalone(t)
-	testTwoInstances(t, startDemo(t, "redis://"+srv.Addr))
+	testTwoInstances(t, startDemo(t, srv.Addr))
 }
 
 // The -redis flag takes a Cluster as seed addresses in one URL.
@@ -108,6 +118,20 @@ func (b *client) get(base, path string) (int, string) {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(b.t, err)
 	return resp.StatusCode, string(body)
+}
+
+// do sends a request without a body and returns the response, whose
+// body it has read.
+func (b *client) do(method, base, path string) (*http.Response, string) {
+	b.t.Helper()
+	req, err := http.NewRequest(method, base+strings.TrimPrefix(path, "/"), nil)
+	require.NoError(b.t, err)
+	resp, err := b.c.Do(req)
+	require.NoError(b.t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(b.t, err)
+	return resp, string(body)
 }
 
 func (b *client) whoami(base string) whoamiReply {
@@ -233,14 +257,130 @@ func testTwoInstances(t *testing.T, urls []string) {
 	eventually(t, func() bool { return laptop.whoami(a).Owner == "" }, "logged out on A")
 }
 
-func TestBadLoginName(t *testing.T) {
+// A rejected name gets the form again with what was typed in it and the
+// rule; every character the rule names is accepted.
+func TestLoginName(t *testing.T) {
 	urls := startDemo(t, "")
 	br := newBrowser(t)
-	for _, name := range []string{"", "   ", strings.Repeat("x", 41), "<script>"} {
-		_, page := br.post(urls[0], "/login", url.Values{"name": {name}})
-		assert.Contains(t, page, "Please enter a name")
+	for _, name := range []string{"", "   ", strings.Repeat("x", 41), "<script>", "ada@example.com"} {
+		code, page := br.post(urls[0], "/login", url.Values{"name": {name}})
+		assert.Equal(t, http.StatusUnprocessableEntity, code, "name %q", name)
+		assert.Contains(t, page, "That name was not accepted. A name is "+nameRule+".", "name %q", name)
+		assert.Contains(t, page, `value="`+template.HTMLEscapeString(name)+`"`, "the form keeps %q", name)
 		assert.Zero(t, br.cookies(urls[0]))
 	}
+	_, page := br.get(urls[0], "/")
+	assert.Contains(t, page, "A name is "+nameRule, "the form says what is accepted before anything is rejected")
+
+	for _, name := range []string{"Ada", "ada.lovelace", "Ada-Lovelace_2", "Zoë Ångström", strings.Repeat("x", 40), "  padded  "} {
+		br := newBrowser(t)
+		code, page := br.post(urls[0], "/login", url.Values{"name": {name}})
+		require.Equal(t, http.StatusOK, code, "name %q: %s", name, page)
+		assert.Contains(t, page, "Hello, "+template.HTMLEscapeString(strings.TrimSpace(name)), "name %q", name)
+	}
+}
+
+// "Log out everywhere" without a login says that nobody was logged in;
+// with one, it counts in words that agree with the number.
+func TestLogoutEverywhereMessages(t *testing.T) {
+	urls := startDemo(t, "")
+	anon := newBrowser(t)
+	code, page := anon.post(urls[0], "/logout-everywhere", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, page, "Nobody was logged in on this browser, so no session was ended.")
+	assert.NotContains(t, page, "sessions ended")
+
+	ada := newBrowser(t)
+	ada.post(urls[0], "/login", url.Values{"name": {"ada"}})
+	_, page = ada.post(urls[1], "/logout-everywhere", nil)
+	assert.Contains(t, page, "Logged out everywhere: 1 session ended, on every device and instance.")
+}
+
+// Browsers ask every site for /favicon.ico; the demo has one, and its
+// pages name it.
+func TestFavicon(t *testing.T) {
+	urls := startDemo(t, "")
+	resp, err := http.Get(urls[0] + "favicon.ico")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "image/png", resp.Header.Get("Content-Type"))
+	img, err := png.Decode(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, 16, img.Bounds().Dx())
+	assert.Empty(t, resp.Header.Values("Set-Cookie"))
+
+	_, page := newBrowser(t).get(urls[0], "/")
+	assert.Contains(t, page, `<link rel="icon" href="/favicon.ico" type="image/png">`)
+}
+
+// With Redis down, pages that need the store answer 503 in the demo's
+// layout, with a message that says so.
+func TestRedisDown(t *testing.T) {
+	srv := redistest.Standalone(t)
+	urls := startDemo(t, srv.Addr)
+	br := newBrowser(t)
+	code, page := br.post(urls[0], "/login", url.Values{"name": {"ada"}})
+	require.Equal(t, http.StatusOK, code, page)
+	srv.Kill()
+
+	for _, req := range []struct{ method, path string }{{"GET", "/"}, {"POST", "/inc"}} {
+		resp, body := br.do(req.method, urls[0], req.path)
+		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "%s %s: %s", req.method, req.path, body)
+		assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"), "%s %s", req.method, req.path)
+		assert.Contains(t, body, "<h1>The session store is unavailable</h1>", "%s %s", req.method, req.path)
+		assert.Contains(t, body, "Instance A cannot reach Redis at redis://"+srv.Addr+" right now", "%s %s", req.method, req.path)
+		assert.Contains(t, body, `<span class="instance">instance A</span>`, "the layout of every page")
+		assert.Contains(t, body, `<a href="`+urls[1]+`">instance B</a>`, "the link to the other instance")
+	}
+}
+
+// A listener on every interface is announced and linked with a URL a
+// browser can open, the same host for both instances so that they share
+// the cookie.
+func TestUnspecifiedAddress(t *testing.T) {
+	addrs := []string{"0.0.0.0:0", "[::]:0"}
+	if ln, err := net.Listen("tcp", "[::]:0"); err != nil {
+		t.Logf("no IPv6 here (%v): both instances on 0.0.0.0", err)
+		addrs[1] = "0.0.0.0:0"
+	} else {
+		ln.Close()
+	}
+	log := &syncWriter{}
+	urls := startDemoConfig(t, config{Addrs: addrs, Log: log})
+	for _, u := range urls {
+		assert.Regexp(t, `^http://127\.0\.0\.1:[0-9]+/$`, u)
+	}
+	br := newBrowser(t)
+	code, page := br.get(urls[0], "/")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, page, `<a href="`+urls[1]+`">instance B</a>`)
+	code, page = br.get(urls[1], "/")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, page, `<a href="`+urls[0]+`">instance A</a>`)
+	assert.Contains(t, log.String(), "listens on every interface; browse "+urls[0])
+}
+
+// A bare host:port becomes a redis:// URL; URLs stay as they are.
+func TestNormalizeRedisURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                        "",
+		"127.0.0.1:6379":          "redis://127.0.0.1:6379",
+		"localhost:6379":          "redis://localhost:6379",
+		"[::1]:6379":              "redis://[::1]:6379",
+		"redis://h:1?addr=h:2":    "redis://h:1?addr=h:2",
+		"rediss://user:pw@h:6380": "rediss://user:pw@h:6380",
+		"unix:///run/redis.sock":  "unix:///run/redis.sock",
+	} {
+		assert.Equal(t, want, normalizeRedisURL(in), "%q", in)
+	}
+}
+
+// A -redis value that is no Redis URL says which forms work.
+func TestBadRedisURL(t *testing.T) {
+	err := run(context.Background(), config{Addrs: []string{"127.0.0.1:0"}, RedisURL: "http://127.0.0.1:6379"}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "use host:port or a URL such as redis://host:port")
 }
 
 func TestBusyDefaultPortFallsBack(t *testing.T) {
@@ -274,4 +414,22 @@ func TestCookieSecureOffOnlyOnLoopback(t *testing.T) {
 	assert.NotContains(t, setCookie, "Secure", "plain HTTP on loopback")
 	assert.Contains(t, setCookie, "HttpOnly")
 	assert.Contains(t, setCookie, "SameSite=Lax")
+}
+
+// syncWriter collects what the demo's goroutines write.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

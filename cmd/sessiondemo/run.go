@@ -8,8 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/redis/rueidis"
 
 	"github.com/sessionkit/sessionkit/backend"
 	memorybackend "github.com/sessionkit/sessionkit/backend_memory"
@@ -25,8 +29,9 @@ type config struct {
 	// AnyPort[i] lets instance i listen on a free port of the same host
 	// when Addrs[i] is taken.
 	AnyPort []bool
-	// RedisURL selects the Redis backend (one client per instance);
-	// empty means one in-memory backend shared by all instances.
+	// RedisURL selects the Redis backend (one client per instance): a
+	// URL of rueidis.ParseURL or a bare host:port; empty means one
+	// in-memory backend shared by all instances.
 	RedisURL string
 	// Log receives warnings; nil discards them.
 	Log io.Writer
@@ -48,6 +53,7 @@ func run(ctx context.Context, cfg config, ready func(urls []string)) (err error)
 	if logw == nil {
 		logw = io.Discard
 	}
+	redisURL := normalizeRedisURL(cfg.RedisURL)
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -61,10 +67,13 @@ func run(ctx context.Context, cfg config, ready func(urls []string)) (err error)
 			return err
 		}
 		lns = append(lns, ln)
-		urls[i] = "http://" + ln.Addr().String() + "/"
+		urls[i] = browsableURL(ln.Addr().(*net.TCPAddr))
+		if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsUnspecified() {
+			fmt.Fprintf(logw, "sessiondemo: %s listens on every interface; browse %s\n", ln.Addr(), urls[i])
+		}
 	}
 
-	stores, err := openStores(ctx, cfg.RedisURL, len(lns))
+	stores, err := openStores(ctx, redisURL, len(lns))
 	if err != nil {
 		return err
 	}
@@ -86,17 +95,16 @@ func run(ctx context.Context, cfg config, ready func(urls []string)) (err error)
 		if !loopback {
 			fmt.Fprintf(logw, "sessiondemo: %s is not a loopback address: the session cookie stays Secure, and browsers drop it over plain HTTP; put TLS in front\n", ln.Addr())
 		}
-		// Plain HTTP on loopback only: see "Cookies over plain HTTP" in the
-		// package documentation. Never do this for a public address.
-		mw, err := httpsession.New(m, httpsession.WithSecure(!loopback))
-		if err != nil {
-			return err
-		}
 		a := &app{
 			name:  instanceName(i),
 			url:   urls[i],
-			store: storeName(cfg.RedisURL),
-			mw:    mw,
+			store: storeName(redisURL),
+		}
+		// Plain HTTP on loopback only: see "Cookies over plain HTTP" in the
+		// package documentation. Never do this for a public address.
+		a.mw, err = httpsession.New(m, httpsession.WithSecure(!loopback), httpsession.WithErrorHandler(a.fail))
+		if err != nil {
+			return err
 		}
 		for j, u := range urls {
 			if j != i {
@@ -155,6 +163,30 @@ func listen(addr string, anyPort bool, logw io.Writer) (net.Listener, error) {
 	return ln, nil
 }
 
+// browsableURL is the URL of the demo's home page on a listener: the
+// listener's own address, except that an unspecified one (0.0.0.0, [::]),
+// which no browser can open, becomes 127.0.0.1. It is 127.0.0.1 for both
+// families because cookies belong to a host name: both instances must be
+// browsed on the same one to share the session cookie, and a listener on
+// [::] accepts IPv4 connections too.
+func browsableURL(addr *net.TCPAddr) string {
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)) + "/"
+}
+
+// normalizeRedisURL turns the -redis flag into a URL for rueidis.ParseURL:
+// a bare host:port (no "scheme://") becomes redis://host:port; anything
+// else is returned as it is.
+func normalizeRedisURL(s string) string {
+	if s == "" || strings.Contains(s, "://") {
+		return s
+	}
+	return "redis://" + s
+}
+
 // openStores returns the backend of each of n instances: one shared
 // in-memory backend, or one Redis client per instance, as n processes
 // would have.
@@ -166,6 +198,9 @@ func openStores(ctx context.Context, redisURL string, n int) ([]backend.Backend,
 			stores = append(stores, mem)
 		}
 		return stores, nil
+	}
+	if _, err := rueidis.ParseURL(redisURL); err != nil {
+		return nil, fmt.Errorf("-redis: %w; use host:port or a URL such as redis://host:port", err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
