@@ -62,12 +62,45 @@ func transient(code string) bool {
 
 // retrying runs f, and once more if it failed before anything reached the
 // server (pgconn.SafeToRetry: a pooled connection found dead while
-// sending, for instance after the server restarted). Statements that were
-// sent are never repeated, since they may have been applied.
+// sending). Statements that were sent are not repeated, since they may
+// have been applied; use retryingIdempotent for those that may.
 func retrying[T any](ctx context.Context, f func() (T, error)) (T, error) {
 	v, err := f()
 	if err != nil && pgconn.SafeToRetry(err) && ctx.Err() == nil {
 		v, err = f()
 	}
 	return v, err
+}
+
+// retryingIdempotent runs f, a statement that may run twice (a read, a
+// Touch, a Delete), again while it failed on a connection that turned out
+// to be broken (see lostConnection), up to tries times in all. The pool
+// discards a broken connection, so after a server restart, which breaks
+// every pooled connection at once, tries = MaxConns+1 reaches a new one.
+func retryingIdempotent[T any](ctx context.Context, tries int, f func() (T, error)) (T, error) {
+	v, err := f()
+	for i := 1; i < tries && err != nil && ctx.Err() == nil && (pgconn.SafeToRetry(err) || lostConnection(err)); i++ {
+		v, err = f()
+	}
+	return v, err
+}
+
+// lostConnection reports whether err says that an established connection
+// broke (the server terminated the session or shut down, the socket
+// closed) rather than that the statement failed or that no connection
+// could be made at all (retrying would then only wait again).
+func lostConnection(err error) bool {
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return true // a network error, EOF, a closed connection
+	}
+	switch pgErr.Code {
+	case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+		return true
+	}
+	return pgErr.Code[:2] == "08"
 }

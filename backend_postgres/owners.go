@@ -27,7 +27,7 @@ func (b *Backend) ListByOwner(ctx context.Context, owner string) ([]backend.Reco
 		return []backend.Record{}, nil
 	}
 	now := dbTime(b.now())
-	recs, err := retrying(ctx, func() ([]backend.Record, error) {
+	recs, err := retryingIdempotent(ctx, b.tries, func() ([]backend.Record, error) {
 		rows, err := b.pool.Query(ctx, b.sql.list, []byte(owner), now)
 		if err != nil {
 			return nil, err

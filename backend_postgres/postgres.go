@@ -38,6 +38,7 @@ type Backend struct {
 
 	cleanupBatch  int
 	cleanupReport func(int, error)
+	tries         int // retryingIdempotent's bound: MaxConns+1
 }
 
 // New returns a Backend that stores sessions in a table of the database
@@ -78,6 +79,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 		now:           cfg.clock,
 		cleanupBatch:  cfg.cleanupBatch,
 		cleanupReport: cfg.cleanupReport,
+		tries:         int(pool.Config().MaxConns) + 1,
 	}
 	if b.now == nil {
 		b.now = time.Now
@@ -163,7 +165,7 @@ func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) 
 		return backend.Record{}, err
 	}
 	now := dbTime(b.now())
-	rec, err := retrying(ctx, func() (backend.Record, error) {
+	rec, err := retryingIdempotent(ctx, b.tries, func() (backend.Record, error) {
 		rec := backend.Record{Key: key}
 		var owner []byte
 		var version int64
@@ -230,7 +232,7 @@ func (b *Backend) Touch(ctx context.Context, key string, idleDeadline time.Time)
 		return err
 	}
 	now := dbTime(b.now())
-	n, err := retrying(ctx, func() (int64, error) {
+	n, err := retryingIdempotent(ctx, b.tries, func() (int64, error) {
 		tag, err := b.pool.Exec(ctx, b.sql.touch, []byte(key), dbTime(idleDeadline), now)
 		return tag.RowsAffected(), err
 	})
@@ -249,7 +251,7 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 	if err := b.begin(ctx, "delete"); err != nil {
 		return err
 	}
-	_, err := retrying(ctx, func() (struct{}, error) {
+	_, err := retryingIdempotent(ctx, b.tries, func() (struct{}, error) {
 		_, err := b.pool.Exec(ctx, b.sql.del, []byte(key))
 		return struct{}{}, err
 	})
