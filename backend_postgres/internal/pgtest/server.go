@@ -339,3 +339,17 @@ func spawner() {
 		req.done <- req.cmd.Start()
 	}
 }
+
+// Binary returns the path of one of PostgreSQL's programs (pg_dump, psql)
+// from the folder StartServer takes initdb from.
+func Binary(name string) (string, error) {
+	dir, err := binDir()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, name)
+	if _, err := os.Stat(p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
