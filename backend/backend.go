@@ -16,10 +16,22 @@
 //
 // Optional capabilities are separate interfaces found by type assertion:
 // OwnerIndex (list and delete the sessions of one owner), Rekeyer (move a
-// record to a new key in one step), FreshLoader (a read that bypasses any
-// cache) and Viewer (a read without copying the payload). A Manager falls back to a generic path,
-// or returns an error wrapping errors.ErrUnsupported, where a capability is
-// missing.
+// record to a new key in one step) and FreshLoader (a read that bypasses
+// any cache). A Manager falls back to a generic path, or returns an error
+// wrapping errors.ErrUnsupported, where a capability is missing. A wrapper
+// that embeds a concrete backend to change its core methods (metrics, fault
+// injection) must wrap the capability methods too, or embed the
+// backend.Backend interface, which promotes none.
+//
+// # Deadlines
+//
+// A record is live until the earlier of its IdleDeadline and its
+// AbsoluteDeadline (Record.Expired). The caller owns the timeouts, so the
+// caller clamps: session.Manager never passes an IdleDeadline after the
+// record's AbsoluteDeadline, to any method, and backends store deadlines as
+// they are given. A backend judges liveness by the application's clock (its
+// own process clock, or one injected into it), never by the clock of a
+// database server, so that every instance and the Manager agree.
 //
 // # Errors
 //
@@ -28,6 +40,13 @@
 // reached returns an error matching ErrUnavailable that also wraps the cause,
 // so "not found" and "store down" are never confused. Context errors are
 // returned wrapped so that errors.Is(err, context.DeadlineExceeded) works.
+//
+// A write can be applied and still fail a durability requirement the
+// backend was configured with (Redis: too few replicas acknowledged it).
+// Then the backend returns the stored Record together with an error
+// matching ErrNotDurable, and the caller must treat the write as done: the
+// record is what Load returns now. A backend must never return
+// ErrNotDurable for a write it did not apply.
 package backend
 
 import (
@@ -52,6 +71,11 @@ var (
 	// the error also wraps the cause. The operation may or may not have been
 	// applied.
 	ErrUnavailable = errors.New("backend: store unavailable")
+	// ErrNotDurable means the write was applied, but not confirmed as
+	// durable as the backend was asked to make it (for example, too few
+	// replicas acknowledged it in time): a failover may still lose it. The
+	// Record returned with it is what was stored.
+	ErrNotDurable = errors.New("backend: applied, but not confirmed durable")
 )
 
 // Record is one stored session at the bytes level.
@@ -72,7 +96,8 @@ type Record struct {
 	// CreatedAt is when the session was created.
 	CreatedAt time.Time
 	// IdleDeadline is the instant after which the record must never be
-	// returned. It never lies after AbsoluteDeadline.
+	// returned. Callers never pass one after AbsoluteDeadline (see
+	// Deadlines in the package documentation).
 	IdleDeadline time.Time
 	// AbsoluteDeadline is the instant the session ends whatever its activity.
 	AbsoluteDeadline time.Time
@@ -89,7 +114,6 @@ func (r Record) Expired(now time.Time) bool {
 // cancellation and deadline: with a done context it returns an error that
 // matches ctx.Err() (whether a write was applied is then unknown).
 //
-// Callers pass records whose IdleDeadline is not after AbsoluteDeadline.
 // Timestamps must survive a round trip to the millisecond.
 //
 // Ownership of slices: a Backend must copy Record.Payload on the way in (the
@@ -111,16 +135,16 @@ type Backend interface {
 
 	// Update replaces the record under rec.Key with rec if and only if the
 	// stored version equals rec.Version, and stores version rec.Version+1.
-	// It writes Owner, Payload and both deadlines (IdleDeadline clamped to
-	// AbsoluteDeadline) and keeps CreatedAt. The returned Record is what was
+	// It writes Owner, Payload and both deadlines and keeps CreatedAt. The
+	// returned Record is what was
 	// stored. It must return an error matching ErrConflict if the versions
 	// differ and ErrNotFound if no live record has the key; in both cases
 	// nothing is written. A missing record is never recreated.
 	Update(ctx context.Context, rec Record) (Record, error)
 
-	// Touch moves the idle deadline of the record under key to idleDeadline,
-	// clamped to its AbsoluteDeadline, without changing its version. It must
-	// return an error matching ErrNotFound if no live record has the key.
+	// Touch moves the idle deadline of the record under key to idleDeadline
+	// without changing its version. It must return an error matching
+	// ErrNotFound if no live record has the key.
 	Touch(ctx context.Context, key string, idleDeadline time.Time) error
 
 	// Delete removes the record under key. Deleting a missing key is not an
@@ -166,20 +190,4 @@ type Rekeyer interface {
 type FreshLoader interface {
 	// LoadFresh is Load without any cache.
 	LoadFresh(ctx context.Context, key string) (Record, error)
-}
-
-// Viewer is an optional capability: LoadView is Load without the copy of the
-// payload, for callers that only read it (session.Manager compares it with
-// the payload it decoded last time). The returned Payload may share memory
-// with the backend and with other callers: the caller must never modify
-// it. It may keep it, so a Viewer must never modify a payload it has
-// handed out (replace stored payloads, do not write into them).
-//
-// The Manager reads through LoadView instead of Load whenever it keeps
-// decoded sessions. A wrapper that embeds a backend to change Load
-// (instrumentation, fault injection) must change LoadView the same way, or
-// embed the backend.Backend interface, which promotes no capabilities.
-type Viewer interface {
-	// LoadView is Load, but the returned Payload is read-only.
-	LoadView(ctx context.Context, key string) (Record, error)
 }

@@ -15,22 +15,20 @@
 // # Capabilities
 //
 // Besides backend.Backend, a *Backend implements backend.OwnerIndex (list
-// and delete the sessions of one owner), backend.Rekeyer (move a record to
-// a new key atomically) and backend.Viewer (Load without the payload copy).
+// and delete the sessions of one owner) and backend.Rekeyer (move a record
+// to a new key atomically).
 //
 // # Concurrency and expiry
 //
 // Records are spread over shards by a hash of their key; each shard has its
-// own read-write lock and there is no global lock, so readers never wait for
-// each other and a writer holds up only the keys of its own shard. A record is never returned at or past one of
-// its deadlines: every operation checks the deadlines against the clock (see
+// own read-write lock and there is no global lock, so readers never wait
+// for each other and a writer holds up only the keys of its own shard. A
+// record is never returned at or past one of its deadlines: every operation checks the deadlines against the clock (see
 // WithClock). A background janitor (see WithJanitorInterval) removes expired
 // records, so memory does not grow with sessions nobody comes back for.
 //
 // Payloads are copied on the way in and on the way out: a caller can never
-// modify stored bytes or see another caller's slice. The one exception is
-// LoadView (backend.Viewer), which hands out the stored payload itself,
-// read-only: stored payloads are replaced by writes, never written into.
+// modify stored bytes or see another caller's slice.
 //
 // # Errors
 //

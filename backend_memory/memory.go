@@ -26,12 +26,10 @@ var (
 	_ backend.Backend    = (*Backend)(nil)
 	_ backend.OwnerIndex = (*Backend)(nil)
 	_ backend.Rekeyer    = (*Backend)(nil)
-	_ backend.Viewer     = (*Backend)(nil)
 )
 
 // Backend is an in-memory backend.Backend that also implements
-// backend.OwnerIndex, backend.Rekeyer and backend.Viewer. It is safe for
-// concurrent use.
+// backend.OwnerIndex and backend.Rekeyer. It is safe for concurrent use.
 // Create one with New and release it with Close.
 type Backend struct {
 	s *store
@@ -141,22 +139,14 @@ func clonePayload(p []byte) []byte {
 	return c
 }
 
-// clampIdle returns idle, or abs if idle lies after it.
-func clampIdle(idle, abs time.Time) time.Time {
-	if idle.After(abs) {
-		return abs
-	}
-	return idle
-}
-
 // ctxError wraps a context's error with the operation that saw it.
 func ctxError(op string, err error) error {
 	return fmt.Errorf("memorybackend: %s: %w", op, err)
 }
 
 // Create stores rec under rec.Key with version 1 if no live record has the
-// key, and returns what it stored: rec with Version 1 and IdleDeadline
-// clamped to AbsoluteDeadline. An expired record under the key counts as
+// key, and returns what it stored: rec with Version 1. An expired record
+// under the key counts as
 // absent and is replaced. It returns an error matching backend.ErrExists if
 // a live record has the key. The returned Payload belongs to the caller.
 func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Record, error) {
@@ -193,13 +183,12 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 }
 
 // newEntry returns the entry Create and Rekey store for rec under key:
-// version 1, a private copy of the payload, the idle deadline clamped.
+// version 1, a private copy of the payload.
 func (s *store) newEntry(rec backend.Record, key string) *entry {
 	e := &entry{Record: rec}
 	e.Key = key
 	e.Version = 1
 	e.Payload = clonePayload(rec.Payload)
-	e.IdleDeadline = clampIdle(rec.IdleDeadline, rec.AbsoluteDeadline)
 	s.setExpiry(e)
 	return e
 }
@@ -208,7 +197,7 @@ func (s *store) newEntry(rec backend.Record, key string) *entry {
 // backend.ErrNotFound if there is none or it is at or past a deadline. The
 // returned Payload belongs to the caller.
 func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) {
-	rec, err := b.LoadView(ctx, key)
+	rec, err := b.lookup(ctx, key)
 	if err != nil {
 		return backend.Record{}, err
 	}
@@ -216,10 +205,9 @@ func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) 
 	return rec, nil
 }
 
-// LoadView is Load without the copy of the payload (backend.Viewer): the
-// returned Payload is the stored one, which is never written in place, and
-// must not be modified.
-func (b *Backend) LoadView(ctx context.Context, key string) (rec backend.Record, err error) {
+// lookup is Load without the copy of the payload: the returned Payload is
+// the stored one and must not be modified.
+func (b *Backend) lookup(ctx context.Context, key string) (rec backend.Record, err error) {
 	if err := ctx.Err(); err != nil {
 		return backend.Record{}, ctxError("load", err)
 	}
@@ -251,8 +239,8 @@ func (b *Backend) LoadView(ctx context.Context, key string) (rec backend.Record,
 	return rec, nil
 }
 
-// Update replaces Owner, Payload and both deadlines (IdleDeadline clamped to
-// AbsoluteDeadline) of the record under rec.Key if its version equals
+// Update replaces Owner, Payload and both deadlines of the record under
+// rec.Key if its version equals
 // rec.Version, keeps CreatedAt, stores version rec.Version+1 and returns what
 // it stored. It returns an error matching backend.ErrNotFound if no live
 // record has the key and backend.ErrConflict if the versions differ; then
@@ -264,7 +252,7 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 	}
 	s := b.s
 	payload := clonePayload(rec.Payload)
-	idle := clampIdle(rec.IdleDeadline, rec.AbsoluteDeadline)
+	idle := rec.IdleDeadline
 
 	sh := s.shardFor(rec.Key)
 	sh.mu.Lock()
@@ -299,8 +287,7 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 }
 
 // Touch sets the idle deadline of the live record under key to
-// idleDeadline, clamped to the record's AbsoluteDeadline, and leaves its
-// version alone. It returns an error matching backend.ErrNotFound if no live
+// idleDeadline and leaves its version alone. It returns an error matching backend.ErrNotFound if no live
 // record has the key.
 func (b *Backend) Touch(ctx context.Context, key string, idleDeadline time.Time) error {
 	if err := ctx.Err(); err != nil {
@@ -318,7 +305,7 @@ func (b *Backend) Touch(ctx context.Context, key string, idleDeadline time.Time)
 		}
 		return backend.ErrNotFound
 	}
-	p.IdleDeadline = clampIdle(idleDeadline, p.AbsoluteDeadline)
+	p.IdleDeadline = idleDeadline
 	s.setExpiry(p)
 	sh.mu.Unlock()
 	return nil
@@ -346,8 +333,7 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 }
 
 // Rekey atomically stores rec under newKey with version 1 (Owner, Payload,
-// CreatedAt and both deadlines from rec, IdleDeadline clamped to
-// AbsoluteDeadline) and deletes the record under rec.Key, provided the live
+// CreatedAt and both deadlines from rec) and deletes the record under rec.Key, provided the live
 // record under rec.Key has version rec.Version. It returns an error matching
 // backend.ErrNotFound if rec.Key has no live record, backend.ErrConflict if
 // the versions differ and backend.ErrExists if a live record has newKey

@@ -136,9 +136,8 @@
 // # Capabilities
 //
 // A *Backend implements backend.Backend, backend.OwnerIndex (ListByOwner,
-// DeleteByOwner), backend.Rekeyer (Rekey), backend.FreshLoader (LoadFresh)
-// and backend.Viewer (LoadView: Load without copying the payload out of the
-// client's cached reply; the payload is read-only).
+// DeleteByOwner), backend.Rekeyer (Rekey) and backend.FreshLoader
+// (LoadFresh).
 //
 // # Errors
 //

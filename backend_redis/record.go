@@ -175,9 +175,9 @@ func decodeRecord(s string) (backend.Record, error) {
 	return copied(viewRecord(s))
 }
 
-// viewRecord is decodeRecord with a read-only Payload that aliases s
-// (backend.Viewer): strings are immutable, so nothing can change it under
-// the caller, and the caller must not change it either.
+// viewRecord is decodeRecord with a read-only Payload that aliases s:
+// strings are immutable, so nothing can change it under the caller, and the
+// caller must not change it either.
 func viewRecord(s string) (backend.Record, error) {
 	if len(s) < minRecord || s[0] != formatV1 {
 		return backend.Record{}, fmt.Errorf("%w: bad header (%d bytes)", ErrCorruptRecord, len(s))

@@ -20,7 +20,6 @@ var (
 	_ backend.Backend     = (*Backend)(nil)
 	_ backend.OwnerIndex  = (*Backend)(nil)
 	_ backend.Rekeyer     = (*Backend)(nil)
-	_ backend.Viewer      = (*Backend)(nil)
 	_ backend.FreshLoader = (*Backend)(nil)
 )
 
@@ -46,8 +45,8 @@ const (
 )
 
 // Backend is a backend.Backend on Redis through rueidis. It also implements
-// backend.OwnerIndex, backend.Rekeyer, backend.FreshLoader and
-// backend.Viewer. It is safe for concurrent use.
+// backend.OwnerIndex, backend.Rekeyer and backend.FreshLoader. It is safe
+// for concurrent use.
 type Backend struct {
 	client  rueidis.Client
 	owned   bool // Close closes client
@@ -156,13 +155,6 @@ func copied(rec backend.Record, err error) (backend.Record, error) {
 	}
 	rec.Payload = append([]byte{}, rec.Payload...)
 	return rec, nil
-}
-
-// LoadView is Load without the copy of the payload (backend.Viewer): the
-// returned Payload aliases the client's cached reply and must not be
-// modified.
-func (b *Backend) LoadView(ctx context.Context, key string) (backend.Record, error) {
-	return b.load(ctx, "load", key, b.cfg.cache)
 }
 
 // LoadFresh is Load without the client-side cache: it reads from the

@@ -39,8 +39,6 @@ func cases() []testCase {
 			rule: "Update must return an error matching ErrNotFound if no live record has the key; a missing record is never recreated."},
 		{name: "Update/Deleted", check: checkUpdateDeleted,
 			rule: "Update of a deleted key returns ErrNotFound and never recreates it."},
-		{name: "Update/Clamp", check: checkUpdateClamp,
-			rule: "Update writes IdleDeadline clamped to AbsoluteDeadline."},
 		{name: "Update/Concurrent", check: checkUpdateConcurrent,
 			rule: "Update is compare-and-swap: no lost updates under concurrent read-modify-write writers; each version is produced by exactly one Update."},
 		{name: "Update/DeleteRace", check: checkUpdateDeleteRace,
@@ -53,8 +51,6 @@ func cases() []testCase {
 			rule: "Touch moves the idle deadline of the record without changing its version or any other field."},
 		{name: "Touch/Extends", check: checkTouchExtends, slow: true,
 			rule: "Touch moves the idle deadline: the record lives past its old idle deadline and ends at the new one."},
-		{name: "Touch/Clamp", check: checkTouchClamp, slow: true,
-			rule: "Touch clamps the idle deadline to AbsoluteDeadline: Load shows IdleDeadline ≤ AbsoluteDeadline and the record ends at AbsoluteDeadline."},
 
 		// Delete
 		{name: "Delete/Removes", check: checkDeleteRemoves,
@@ -129,14 +125,6 @@ func cases() []testCase {
 			rule: "The owner index follows Rekey: the new key is listed, the old one is not, under the Owner passed to Rekey."},
 		{name: "Rekey/DeleteByOwnerRace", check: checkOwnerRekeyDeleteRace, needs: capRekeyer | capOwnerIndex,
 			rule: "DeleteByOwner ends every record of the owner, also those Rekey moves while it runs: once both returned, each Rekey either came first and its new record is deleted, or it returned ErrNotFound."},
-
-		// Viewer
-		{name: "View/ReadYourWrites", check: checkViewReadYourWrites, needs: capViewer,
-			rule: "LoadView is Load without the payload copy: it returns the same live record and sees every write that returned before it began."},
-		{name: "View/NotFound", check: checkViewNotFound, needs: capViewer,
-			rule: "LoadView must return an error matching ErrNotFound if there is no record under the key."},
-		{name: "View/Immutable", check: checkViewImmutable, needs: capViewer,
-			rule: "A payload LoadView handed out never changes: writes replace stored payloads instead of writing into them."},
 
 		// FreshLoader
 		{name: "Fresh/ReadYourWrites", check: checkFreshReadYourWrites, needs: capFreshLoader,

@@ -297,44 +297,6 @@ func checkUpdateDeleted(ctx context.Context, b backend.Backend) error {
 	return expectGone(ctx, b, rec.Key, "after an Update of a deleted key (a deleted session must never come back)")
 }
 
-func checkUpdateClamp(ctx context.Context, b backend.Backend) error {
-	rec, err := create(ctx, b, newRecord(newKey("update-clamp"), "", []byte("x")))
-	if err != nil {
-		return err
-	}
-	// An idle deadline past the absolute one.
-	upd := rec
-	upd.IdleDeadline = rec.AbsoluteDeadline.Add(time.Hour)
-	want := upd
-	want.Version++
-	want.IdleDeadline = upd.AbsoluteDeadline
-	got, err := b.Update(ctx, upd)
-	if err != nil {
-		return fmt.Errorf("Update: %w", err)
-	}
-	if err := sameRecord(got, want); err != nil {
-		return fmt.Errorf("Update with IdleDeadline an hour past AbsoluteDeadline returned (IdleDeadline must be clamped to AbsoluteDeadline): %w", err)
-	}
-	if err := expectStored(ctx, b, want, "after Update with IdleDeadline past AbsoluteDeadline (clamped)"); err != nil {
-		return err
-	}
-	// An absolute deadline moved before the stored idle deadline.
-	upd = want
-	upd.IdleDeadline = time.Now().Add(40 * time.Minute)
-	upd.AbsoluteDeadline = time.Now().Add(20 * time.Minute)
-	want = upd
-	want.Version++
-	want.IdleDeadline = upd.AbsoluteDeadline
-	got, err = b.Update(ctx, upd)
-	if err != nil {
-		return fmt.Errorf("second Update: %w", err)
-	}
-	if err := sameRecord(got, want); err != nil {
-		return fmt.Errorf("Update with AbsoluteDeadline before IdleDeadline returned (IdleDeadline must be clamped): %w", err)
-	}
-	return expectStored(ctx, b, want, "after Update with AbsoluteDeadline before IdleDeadline (clamped)")
-}
-
 func checkTouchNotFound(ctx context.Context, b backend.Backend) error {
 	key := newKey("touch-missing")
 	err := b.Touch(ctx, key, time.Now().Add(time.Hour))
@@ -364,55 +326,6 @@ func checkTouchKeepsVersion(ctx context.Context, b backend.Backend) error {
 		return fmt.Errorf("Update with the version read before two Touches: %w", err)
 	}
 	return nil
-}
-
-func checkTouchClamp(ctx context.Context, b backend.Backend) error {
-	// Far deadlines: the stored value.
-	rec, err := create(ctx, b, newRecord(newKey("touch-clamp"), "", []byte("x")))
-	if err != nil {
-		return err
-	}
-	if err := b.Touch(ctx, rec.Key, rec.AbsoluteDeadline.Add(time.Hour)); err != nil {
-		return fmt.Errorf("Touch past AbsoluteDeadline: %w", err)
-	}
-	want := rec
-	want.IdleDeadline = rec.AbsoluteDeadline
-	if err := expectStored(ctx, b, want, "after Touch an hour past AbsoluteDeadline (IdleDeadline clamped to it)"); err != nil {
-		return err
-	}
-
-	// Near deadlines: the record still ends at its absolute deadline.
-	now := time.Now()
-	short := newRecord(newKey("touch-clamp-short"), "", []byte("x"))
-	short.CreatedAt = now
-	short.IdleDeadline = now.Add(200 * time.Millisecond)
-	short.AbsoluteDeadline = now.Add(600 * time.Millisecond)
-	if _, err := create(ctx, b, short); err != nil {
-		return err
-	}
-	if err := b.Touch(ctx, short.Key, now.Add(time.Hour)); err != nil {
-		if errors.Is(err, backend.ErrNotFound) && time.Now().After(short.IdleDeadline.Add(-clockSkew)) {
-			return nil // too slow to tell
-		}
-		return fmt.Errorf("Touch of a live record: %w", err)
-	}
-	got, err := expectLive(ctx, b, short.Key, short.AbsoluteDeadline, "right after Touch past AbsoluteDeadline")
-	if errors.Is(err, errTooLate) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if got.IdleDeadline.After(got.AbsoluteDeadline.Add(precision)) {
-		return fmt.Errorf("after Touch an hour past AbsoluteDeadline, Load has IdleDeadline %v after AbsoluteDeadline %v", got.IdleDeadline.Round(0), got.AbsoluteDeadline.Round(0))
-	}
-	if err := sleepUntil(ctx, short.IdleDeadline.Add(150*time.Millisecond)); err != nil {
-		return err
-	}
-	if _, err := expectLive(ctx, b, short.Key, short.AbsoluteDeadline, "past the old idle deadline, after Touch"); err != nil && !errors.Is(err, errTooLate) {
-		return err
-	}
-	return awaitGone(ctx, b, short.Key, short.AbsoluteDeadline, "after Touch past AbsoluteDeadline, at AbsoluteDeadline")
 }
 
 func checkDeleteRemoves(ctx context.Context, b backend.Backend) error {

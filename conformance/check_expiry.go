@@ -51,7 +51,12 @@ func checkExpiryAbsolute(ctx context.Context, b backend.Backend) error {
 	// absolute deadline all the same.
 	for {
 		start := time.Now()
-		err := b.Touch(ctx, rec.Key, start.Add(idle))
+		// As the Manager does, the caller clamps the idle deadline.
+		next := start.Add(idle)
+		if next.After(abs) {
+			next = abs
+		}
+		err := b.Touch(ctx, rec.Key, next)
 		if errors.Is(err, backend.ErrNotFound) {
 			if end := time.Now(); end.Before(alive.Add(-clockSkew)) {
 				return fmt.Errorf("Touch of a record kept active returned not found %v before its deadline %v: it expired early", alive.Sub(end).Round(time.Millisecond), alive.Round(0))
@@ -64,10 +69,7 @@ func checkExpiryAbsolute(ctx context.Context, b backend.Backend) error {
 		if late := start.Sub(abs); late > clockSkew {
 			return fmt.Errorf("Touch that began %v after AbsoluteDeadline succeeded: an active session must still end at its absolute deadline", late.Round(time.Millisecond))
 		}
-		alive = start.Add(idle)
-		if alive.After(abs) {
-			alive = abs
-		}
+		alive = next
 		got, err := expectLive(ctx, b, rec.Key, alive, "a record kept active by Touch")
 		if errors.Is(err, errTooLate) {
 			break

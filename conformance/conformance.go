@@ -35,7 +35,6 @@ const (
 	capOwnerIndex capability = 1 << iota
 	capRekeyer
 	capFreshLoader
-	capViewer
 )
 
 // missing names the first capability in c that b lacks, or returns "".
@@ -53,11 +52,6 @@ func (c capability) missing(b backend.Backend) string {
 	if c&capFreshLoader != 0 {
 		if _, ok := b.(backend.FreshLoader); !ok {
 			return "FreshLoader"
-		}
-	}
-	if c&capViewer != 0 {
-		if _, ok := b.(backend.Viewer); !ok {
-			return "Viewer"
 		}
 	}
 	return ""

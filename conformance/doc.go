@@ -38,12 +38,12 @@
 //     Load sees every write that returned before it began.
 //   - Update: compare-and-swap on the version (ErrConflict and nothing
 //     written for a stale one), version 1, 2, 3, ...; Owner, Payload and
-//     deadlines written, CreatedAt kept, IdleDeadline clamped to
-//     AbsoluteDeadline; ErrNotFound for a missing or deleted key, never
+//     deadlines written, CreatedAt kept; ErrNotFound for a missing or
+//     deleted key, never
 //     recreating it; 16 goroutines × 25 read-modify-write increments lose
 //     nothing.
 //   - Touch: ErrNotFound for a missing key; moves only IdleDeadline, never
-//     the version, never past AbsoluteDeadline.
+//     the version.
 //   - Delete: idempotent; the key can be created again.
 //   - Expiry: a record is gone at its idle deadline and, however active,
 //     at its absolute deadline; an expired record cannot be touched or
@@ -56,12 +56,12 @@
 //   - Owner (backend.OwnerIndex): ListByOwner lists exactly the live records
 //     of an owner, each also Loads the same, follows Owner changes made by
 //     Update, forgets deleted and expired records; DeleteByOwner counts
-//     live records and leaves other owners alone; hostile owner strings.
+//     live records and leaves other owners alone; hostile owner strings;
+//     records created while others list their owner are never lost.
 //   - Rekey (backend.Rekeyer): moves a record; ErrConflict, ErrExists and
-//     ErrNotFound write nothing; of concurrent Rekeys one wins.
+//     ErrNotFound write nothing; of concurrent Rekeys one wins; a
+//     DeleteByOwner racing Rekeys of its owner's records leaves none alive.
 //   - Fresh (backend.FreshLoader): LoadFresh sees every completed write.
-//   - View (backend.Viewer): LoadView is Load without the copy, and a
-//     payload it handed out never changes under later writes.
 //   - Errors: each condition matches its sentinel with errors.Is, and no
 //     other sentinel; wrapping is fine.
 //   - Context: with a context already cancelled or past its deadline every
@@ -96,7 +96,7 @@
 // Times are compared to the millisecond: a store may keep millisecond
 // precision, and the suite uses nanosecond timestamps in a zone other than
 // UTC to prove that the instant survives. The expiry cases (Expiry/*,
-// Touch/Extends, Touch/Clamp, Owner/Expired) use short real deadlines,
+// Touch/Extends, Owner/Expired) use short real deadlines,
 // 150 to 700 ms away, and run concurrently: Run needs about 2 seconds of
 // wall time in all. A record must be gone for a Load that begins more than
 // 100 ms after its deadline, and found by one that ends more than 100 ms

@@ -31,7 +31,6 @@ var (
 	_ backend.OwnerIndex  = (*refBackend)(nil)
 	_ backend.Rekeyer     = (*refBackend)(nil)
 	_ backend.FreshLoader = (*refBackend)(nil)
-	_ backend.Viewer      = (*refBackend)(nil)
 )
 
 // flaw is a set of deliberate contract violations.
@@ -47,11 +46,9 @@ const (
 	flawCreateOverwrites                           // Create replaces a live record
 	flawStaleOwnerIndex                            // the owner index does not follow Update
 	flawIndexKeepsDeleted                          // ListByOwner returns deleted records
-	flawTouchNoClamp                               // Touch moves IdleDeadline past AbsoluteDeadline
 	flawUpdateRecreates                            // Update of a missing key creates it
 	flawCreateKeepsVersion                         // Create stores the Version passed in
 	flawTouchBumpsVersion                          // Touch increments Version
-	flawUpdateNoClamp                              // Update stores IdleDeadline past AbsoluteDeadline
 	flawUpdateOverwritesCreatedAt                  // Update writes CreatedAt
 	flawIgnoresContext                             // calls with a done context go ahead
 	flawCloseTwiceErrors                           // a second Close is an error
@@ -65,7 +62,6 @@ const (
 	flawCreateRace                                 // Create checks and writes in two steps
 	flawUpdateRace                                 // Update compares and writes in two steps
 	flawHangs                                      // Load blocks, ignoring its context
-	flawViewWritesInPlace                          // Update writes into the payload LoadView handed out
 )
 
 func newRef(tb testing.TB, flaws flaw) *refBackend {
@@ -143,13 +139,6 @@ func (r *refBackend) live(k string) (backend.Record, bool) {
 	return rec, true
 }
 
-func clamp(idle, abs time.Time) time.Time {
-	if idle.After(abs) {
-		return abs
-	}
-	return idle
-}
-
 // put stores rec and keeps the owner index in step; old is the record it
 // replaces, if any.
 func (r *refBackend) put(k string, rec backend.Record, old *backend.Record) {
@@ -198,7 +187,7 @@ func (r *refBackend) Create(ctx context.Context, rec backend.Record) (backend.Re
 	rec.Payload = r.in(rec.Payload)
 	rec.CreatedAt = r.time(rec.CreatedAt)
 	rec.AbsoluteDeadline = r.time(rec.AbsoluteDeadline)
-	rec.IdleDeadline = clamp(r.time(rec.IdleDeadline), rec.AbsoluteDeadline)
+	rec.IdleDeadline = r.time(rec.IdleDeadline)
 	r.put(k, rec, nil)
 	return r.out(rec), nil
 }
@@ -212,12 +201,6 @@ func (r *refBackend) Load(ctx context.Context, key string) (backend.Record, erro
 
 func (r *refBackend) LoadFresh(ctx context.Context, key string) (backend.Record, error) {
 	return r.Load(ctx, key)
-}
-
-// LoadView returns the stored payload itself: stored payloads are replaced,
-// never written into (unless flawViewWritesInPlace).
-func (r *refBackend) LoadView(ctx context.Context, key string) (backend.Record, error) {
-	return r.load(ctx, key, func(rec backend.Record) backend.Record { return rec })
 }
 
 // load returns out of the live record under key, under the lock.
@@ -258,18 +241,11 @@ func (r *refBackend) Update(ctx context.Context, rec backend.Record) (backend.Re
 	}
 	rec.Version = cur.Version + 1
 	rec.Payload = r.in(rec.Payload)
-	if r.has(flawViewWritesInPlace) && len(cur.Payload) == len(rec.Payload) {
-		copy(cur.Payload, rec.Payload)
-		rec.Payload = cur.Payload
-	}
 	if !r.has(flawUpdateOverwritesCreatedAt) {
 		rec.CreatedAt = cur.CreatedAt
 	}
 	rec.AbsoluteDeadline = r.time(rec.AbsoluteDeadline)
 	rec.IdleDeadline = r.time(rec.IdleDeadline)
-	if !r.has(flawUpdateNoClamp) {
-		rec.IdleDeadline = clamp(rec.IdleDeadline, rec.AbsoluteDeadline)
-	}
 	r.put(k, rec, &cur)
 	return r.out(rec), nil
 }
@@ -290,9 +266,6 @@ func (r *refBackend) Touch(ctx context.Context, key string, idle time.Time) erro
 	}
 	rec := cur
 	rec.IdleDeadline = r.time(idle)
-	if !r.has(flawTouchNoClamp) {
-		rec.IdleDeadline = clamp(rec.IdleDeadline, rec.AbsoluteDeadline)
-	}
 	if r.has(flawTouchBumpsVersion) {
 		rec.Version++
 	}
@@ -387,7 +360,7 @@ func (r *refBackend) Rekey(ctx context.Context, rec backend.Record, newKey strin
 	rec.Payload = r.in(rec.Payload)
 	rec.CreatedAt = r.time(rec.CreatedAt)
 	rec.AbsoluteDeadline = r.time(rec.AbsoluteDeadline)
-	rec.IdleDeadline = clamp(r.time(rec.IdleDeadline), rec.AbsoluteDeadline)
+	rec.IdleDeadline = r.time(rec.IdleDeadline)
 	if !r.has(flawRekeyKeepsOld) {
 		r.remove(oldK)
 	}

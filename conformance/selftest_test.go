@@ -35,11 +35,9 @@ var brokenBackends = []struct {
 	{"CreateOverwrites", flawCreateOverwrites, []string{"Create/Exists", "Create/Concurrent"}},
 	{"StaleOwnerIndex", flawStaleOwnerIndex, []string{"Owner/FollowsUpdate", "Owner/Anonymous"}},
 	{"IndexKeepsDeleted", flawIndexKeepsDeleted, []string{"Owner/Deleted"}},
-	{"TouchNoClamp", flawTouchNoClamp, []string{"Touch/Clamp"}},
 	{"UpdateRecreates", flawUpdateRecreates, []string{"Update/NotFound", "Update/Deleted"}},
 	{"CreateKeepsVersion", flawCreateKeepsVersion, []string{"Create/Version"}},
 	{"TouchBumpsVersion", flawTouchBumpsVersion, []string{"Touch/KeepsVersion"}},
-	{"UpdateNoClamp", flawUpdateNoClamp, []string{"Update/Clamp"}},
 	{"UpdateOverwritesCreatedAt", flawUpdateOverwritesCreatedAt, []string{"Update/Fields"}},
 	{"IgnoresContext", flawIgnoresContext, []string{"Context/Canceled", "Context/DeadlineExceeded"}},
 	{"CloseTwiceErrors", flawCloseTwiceErrors, []string{"Close/Twice"}},
@@ -52,7 +50,6 @@ var brokenBackends = []struct {
 	{"TouchResurrects", flawTouchResurrects, []string{"Expiry/NoResurrection"}},
 	{"CreateRace", flawCreateRace, []string{"Create/Concurrent"}},
 	{"UpdateRace", flawUpdateRace, []string{"Update/Concurrent"}},
-	{"ViewWritesInPlace", flawViewWritesInPlace, []string{"View/Immutable"}},
 }
 
 func TestBrokenBackendsAreCaught(t *testing.T) {

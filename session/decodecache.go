@@ -104,8 +104,7 @@ func (c *decodeCache[T]) get(key string, payload []byte, v *T) bool {
 		if b.keys[i].Load() != k {
 			continue
 		}
-		// Equal payloads decode to equal values; a read-only view kept
-		// here compares by its pointer alone.
+		// Equal payloads decode to equal values.
 		if d := b.entries[i].Load(); d != nil && d.key == k && bytes.Equal(d.payload, payload) {
 			*v = c.clone(&d.v)
 			return true

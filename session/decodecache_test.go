@@ -150,10 +150,10 @@ func (aliasing) Unmarshal(data []byte, v any) error {
 	return nil
 }
 
-// TestViewNeverReachesTheCaller: Get reads through the backend's
-// read-only view (backend.Viewer), but what a codec decodes from must be
-// a copy, or a caller changing its data would change the stored session.
-func TestViewNeverReachesTheCaller(t *testing.T) {
+// TestDecodedNeverAliasesTheStore: what a codec decodes from must be bytes
+// the caller alone holds, or a caller changing its data would change the
+// stored session or the decode cache.
+func TestDecodedNeverAliasesTheStore(t *testing.T) {
 	ctx := context.Background()
 	mem := newMemory(t, nil)
 	m := newManager[Raw](t, mem, session.WithCodec(aliasing{}))

@@ -44,9 +44,6 @@ type Manager[T any] struct {
 	cf      config
 	updates keyLocks
 	decoded *decodeCache[T]
-	// view is the backend's LoadView when it has one and the decode cache
-	// is on: Get then compares the stored payload without copying it.
-	view loadFunc
 }
 
 type loadFunc = func(context.Context, string) (backend.Record, error)
@@ -62,11 +59,7 @@ func NewManager[T any](b backend.Backend, opts ...Option) (*Manager[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager[T]{b: b, cf: cf, decoded: newDecodeCache[T](cf.decodeCache)}
-	if v, ok := b.(backend.Viewer); ok && m.decoded.clone != nil {
-		m.view = v.LoadView
-	}
-	return m, nil
+	return &Manager[T]{b: b, cf: cf, decoded: newDecodeCache[T](cf.decodeCache)}, nil
 }
 
 // Backend returns the backend the Manager stores sessions in.
@@ -150,10 +143,7 @@ func (m *Manager[T]) fromRecord(id string, rec backend.Record, data T) *Session[
 // moves the idle deadline when more than the touch interval has passed
 // since it was last moved.
 func (m *Manager[T]) Get(ctx context.Context, id string) (*Session[T], error) {
-	if m.view != nil {
-		return m.get(ctx, id, m.view, true)
-	}
-	return m.get(ctx, id, m.b.Load, false)
+	return m.get(ctx, id, m.b.Load)
 }
 
 // GetFresh is Get without any cache of the backend: it sees every write
@@ -162,14 +152,14 @@ func (m *Manager[T]) Get(ctx context.Context, id string) (*Session[T], error) {
 // backend without a cache (no backend.FreshLoader) it is Get.
 func (m *Manager[T]) GetFresh(ctx context.Context, id string) (*Session[T], error) {
 	if f, ok := m.b.(backend.FreshLoader); ok {
-		return m.get(ctx, id, f.LoadFresh, false)
+		return m.get(ctx, id, f.LoadFresh)
 	}
 	return m.Get(ctx, id)
 }
 
-func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc, view bool) (*Session[T], error) {
+func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc) (*Session[T], error) {
 	now := m.cf.clock()
-	s, err := m.load(ctx, id, now, load, view)
+	s, err := m.load(ctx, id, now, load)
 	if err != nil {
 		return nil, err
 	}
@@ -183,8 +173,8 @@ func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc, view boo
 }
 
 // load reads and decodes the session without refreshing it, as live at
-// now. view says that load returns read-only payloads (backend.Viewer).
-func (m *Manager[T]) load(ctx context.Context, id string, now time.Time, load loadFunc, view bool) (*Session[T], error) {
+// now.
+func (m *Manager[T]) load(ctx context.Context, id string, now time.Time, load loadFunc) (*Session[T], error) {
 	if !m.validID(id) {
 		return nil, fmt.Errorf("session: get: malformed ID: %w", ErrNotFound)
 	}
@@ -201,13 +191,10 @@ func (m *Manager[T]) load(ctx context.Context, id string, now time.Time, load lo
 		return s, nil
 	}
 	// A codec may alias its input in what it decodes, which the caller
-	// then owns and may change: decode from bytes nobody else keeps, and
-	// keep other bytes for the decode cache. A read-only view is kept
-	// as it is (it never changes) and decoded from a copy.
+	// then owns and may change: decode from the bytes Load returned (ours
+	// alone) and keep a copy for the decode cache.
 	data, keep := rec.Payload, rec.Payload
-	if view {
-		data = bytes.Clone(data)
-	} else if m.decoded.on() {
+	if m.decoded.on() {
 		keep = bytes.Clone(keep)
 	}
 	if err := m.decode(data, &s.Data); err != nil {
@@ -285,7 +272,7 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 		load = f.LoadFresh
 	}
 	for attempt := 0; ; attempt++ {
-		s, err := m.load(ctx, id, m.cf.clock(), load, false)
+		s, err := m.load(ctx, id, m.cf.clock(), load)
 		if err != nil {
 			return nil, err
 		}
