@@ -71,6 +71,8 @@ type env struct {
 	// as many as there are sessions
 	decodeCache bool
 	sessions    int
+	// postgresURL is the server of the PostgreSQL contenders (-postgres).
+	postgresURL string
 }
 
 // baseline is the contender ratios are computed against.
@@ -84,6 +86,8 @@ var contenders = []contenderSpec{
 	{"scs-redisstore", true, "scs/v2 SessionManager, redisstore over a redigo pool (gob)", newSCSRedisstore},
 	{"goredis-json", true, "hand-rolled go-redis/v9 store: GET / SET EX of a JSON blob", newGoRedisJSON},
 	{"rueidis-raw", true, "raw rueidis GET / SET EX of the bytes, no session logic, no cache", newRueidisRaw},
+	{"sessionkit-postgres", false, "sessionkit Manager, PostgreSQL backend (pgxpool), compare-and-swap writes", newSessionkitPostgres},
+	{"scs-postgresstore", false, "scs/v2 SessionManager, postgresstore over database/sql with pgx's driver (gob)", newSCSPostgresstore},
 }
 
 func findContender(name string) (contenderSpec, bool) {

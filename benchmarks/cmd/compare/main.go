@@ -52,6 +52,7 @@ type options struct {
 	goroutines  []int
 	owners      bool
 	decodeCache bool
+	postgresURL string
 	redisServer string
 	redisBench  string
 	benchN      int
@@ -90,6 +91,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.redisServer, "redis-server", "redis-server", "redis-server binary to start")
 	fs.StringVar(&o.redisBench, "redis-benchmark", "redis-benchmark", "redis-benchmark binary for the server's ceiling; empty to skip it")
 	fs.IntVar(&o.benchN, "redis-benchmark-n", 100_000, "requests per redis-benchmark test (ten times as many with -P 16)")
+	fs.StringVar(&o.postgresURL, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+		"URL of the PostgreSQL server of sessionkit-postgres and scs-postgresstore, as a user that may create databases (each contender gets one, dropped at the end); empty leaves them out")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured cells to this file")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the goroutines' token choice")
 	if err := fs.Parse(args); err != nil {
@@ -159,7 +162,7 @@ func run(o *options) error {
 		printRedisBenchmark(os.Stdout, lines, o.benchN)
 	}
 
-	e := &env{owners: o.owners, decodeCache: o.decodeCache, sessions: o.sessions, poolSize: slices.Max(o.goroutines)}
+	e := &env{owners: o.owners, decodeCache: o.decodeCache, sessions: o.sessions, poolSize: slices.Max(o.goroutines), postgresURL: o.postgresURL}
 	if srv != nil {
 		e.addr = srv.Addr
 	}
@@ -316,7 +319,8 @@ func depVersions() string {
 	if !ok {
 		return ""
 	}
-	want := []string{"github.com/alexedwards/scs/v2", "github.com/alexedwards/scs/redisstore", "github.com/gomodule/redigo", "github.com/redis/go-redis/v9", "github.com/redis/rueidis"}
+	want := []string{"github.com/alexedwards/scs/v2", "github.com/alexedwards/scs/redisstore", "github.com/gomodule/redigo", "github.com/redis/go-redis/v9", "github.com/redis/rueidis",
+		"github.com/alexedwards/scs/postgresstore", "github.com/jackc/pgx/v5"}
 	var out []string
 	for _, d := range bi.Deps {
 		if slices.Contains(want, d.Path) {

@@ -114,6 +114,14 @@ var targets = []target{
 	{"sessionkit with caching ≥ 20× scs+redisstore, read-only, 16 goroutines", "sessionkit-redis-cache", "scs-redisstore", "read", 16, 20},
 	{"sessionkit without caching ≥ 1.5× scs+redisstore, 90/10, 128 goroutines", "sessionkit-redis", "scs-redisstore", "mixed", 128, 1.5},
 	{"sessionkit without caching ≥ 0.8× raw rueidis, 90/10, 128 goroutines", "sessionkit-redis", "rueidis-raw", "mixed", 128, 0.8},
+	// Issue 15: ahead of scs+postgresstore on reads and mixed work at
+	// every concurrency, while doing compare-and-swap.
+	{"sessionkit-postgres ≥ 1× scs+postgresstore, read-only, 1 goroutine", "sessionkit-postgres", "scs-postgresstore", "read", 1, 1},
+	{"sessionkit-postgres ≥ 1× scs+postgresstore, read-only, 16 goroutines", "sessionkit-postgres", "scs-postgresstore", "read", 16, 1},
+	{"sessionkit-postgres ≥ 1× scs+postgresstore, read-only, 128 goroutines", "sessionkit-postgres", "scs-postgresstore", "read", 128, 1},
+	{"sessionkit-postgres ≥ 1× scs+postgresstore, 90/10, 1 goroutine", "sessionkit-postgres", "scs-postgresstore", "mixed", 1, 1},
+	{"sessionkit-postgres ≥ 1× scs+postgresstore, 90/10, 16 goroutines", "sessionkit-postgres", "scs-postgresstore", "mixed", 16, 1},
+	{"sessionkit-postgres ≥ 1× scs+postgresstore, 90/10, 128 goroutines", "sessionkit-postgres", "scs-postgresstore", "mixed", 128, 1},
 }
 
 func printTargets(w io.Writer, cells []cell) {
