@@ -8,8 +8,9 @@
 // It lives in a Go module of its own, so the library's go.mod never
 // depends on pgx. Pick it when there is no Redis, when sessions must
 // survive a restart and be backed up with the rest of the application's
-// data, and for moderate request rates: every operation is one statement,
-// so one round trip, and there is no cache in front of it.
+// data, and for moderate request rates: every operation of the backend is
+// one statement, so one round trip (a Manager's Update is two: a read and
+// the compare-and-swap), and there is no cache in front of it.
 //
 //	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
 //	b, err := postgresbackend.New(ctx, pool) // creates the table if missing
@@ -56,8 +57,12 @@
 // shutting down, a deadlock or serialization failure are errors matching
 // backend.ErrUnavailable that also wrap pgx's error (use errors.As for
 // *pgconn.PgError); whether a write was applied is then unknown. A
-// statement that failed before anything was sent (a pooled connection
-// found dead) is tried once more on another connection. With a context
+// statement that failed before anything was sent is tried once more. Load,
+// ListByOwner, Touch and Delete, which may run twice, are also repeated
+// when the connection they ran on turns out to be broken (the server
+// terminated the session or restarted), at most MaxConns+1 times in all,
+// so that reads do not fail once per dead pooled connection after a
+// restart; Create, Update, Rekey and DeleteByOwner are not. With a context
 // that is done, methods return an error matching its error (context.Canceled
 // or context.DeadlineExceeded) and no sentinel. Other server errors, such
 // as a missing table, are returned wrapped without a sentinel. After Close

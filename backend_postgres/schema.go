@@ -81,7 +81,7 @@ func checkIdent(s string) error {
 // after absolute_deadline (a CHECK constraint; every write clamps it), so a
 // row is live at t exactly when t < idle_deadline, and the expiry index on
 // idle_deadline finds the rows to clean up. The owner index leaves out
-// anonymous rows (owner ”), which are never listed by owner.
+// anonymous rows (an empty owner), which are never listed by owner.
 func Schema(table string) ([]string, error) {
 	if table == "" {
 		table = DefaultTable

@@ -6,8 +6,8 @@ import "strings"
 // Every statement that judges liveness takes the application's clock as a
 // parameter ($now below); none reads the server's now(). Rows are found by
 // key_hash = sha256(key) (see Schema), owners through the expression index
-// on sha256(owner), whose predicate (owner <> ”) every owner query repeats
-// so that the planner can use the partial index.
+// on sha256(owner), whose predicate (a non-empty owner) every owner query
+// repeats so that the planner can use the partial index.
 //
 // Parameters are numbered in the order the Go code passes them; the comment
 // above each statement names them.
