@@ -154,4 +154,14 @@
 // first. A session key holding a value this package
 // did not write gives ErrCorruptRecord. ErrNotReplicated reports a write the
 // replicas did not acknowledge. After Close, methods return ErrClosed.
+//
+// # Clocks
+//
+// Whether a session is live is judged by the application's clock
+// (time.Now in the process), not by Redis's: Load checks the deadlines it
+// decodes against it, and the scripts of Update, Touch and Rekey get the
+// application's time as an argument. Redis's own expiry, the key's PXAT,
+// only removes dead keys. So a Redis clock that lags cannot revive an
+// expired session through a write, and one that runs ahead ends sessions
+// early by as much.
 package redisbackend
