@@ -1,6 +1,7 @@
 // Package httpsession is the net/http middleware of sessionkit: it keeps a
-// session's ID in a cookie, gives handlers the typed session of a
-// session.Manager, and stores their changes before the response starts.
+// session's ID in a cookie (or a header, WithHeader), gives handlers the
+// typed session of a session.Manager, and stores their changes before the
+// response starts.
 // It wraps any http.Handler, so it works with http.ServeMux and with
 // routers that take func(http.Handler) http.Handler middleware.
 //
