@@ -108,9 +108,11 @@ func WithCacheTTL(d time.Duration) Option {
 
 // WithOpTimeout sets the deadline applied to an operation whose context has
 // none. rueidis retries reads until the context is done, so without a
-// deadline a Load against an unreachable Redis would never return. It must
-// be positive and, with WithWaitReplicas, longer than the WAIT timeout. The
-// default is 3 seconds.
+// deadline a Load against an unreachable Redis would never return. It also
+// bounds the write of a session that has an owner, whatever the context's
+// deadline: the write must land while the owner index entry is claimed
+// (owners.go). It must be positive and, with WithWaitReplicas, more than
+// twice the WAIT timeout. The default is 3 seconds.
 func WithOpTimeout(d time.Duration) Option {
 	return func(c *config) { c.opTimeout = d }
 }
@@ -118,8 +120,9 @@ func WithOpTimeout(d time.Duration) Option {
 // WithWaitReplicas makes writes wait until n replicas have acknowledged
 // them, for at most timeout, by running WAIT n timeout on the same
 // connection right after the write. A write that fewer replicas acknowledged
-// in time returns an error matching ErrNotReplicated; it has been applied on
-// the primary, and is kept there.
+// in time returns the stored record with an error matching ErrNotReplicated
+// and backend.ErrNotDurable; it has been applied on the primary, and is
+// kept there.
 //
 // Redis replicates asynchronously. Without WAIT, a write acknowledged by the
 // primary can be lost when the primary fails before its replicas received

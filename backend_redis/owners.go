@@ -349,9 +349,15 @@ func (b *Backend) deleteOwned(ctx context.Context, op, owner string, recs []back
 	}
 	field := ownerField(owner)
 	keys := make([]string, len(recs))
+	guards := make([]guardToken, len(recs))
+	defer func() {
+		for i := range guards {
+			guards[i].done()
+		}
+	}()
 	for i, e := range es {
 		keys[i] = b.sessionKeyOf(e.h)
-		b.guardPending(e.h)
+		guards[i] = b.token(e.h)
 	}
 	results := make([]rueidis.RedisResult, len(keys))
 	if b.cfg.waitN > 0 {
@@ -365,24 +371,19 @@ func (b *Backend) deleteOwned(ctx context.Context, op, owner string, recs []back
 	}
 	for i, res := range results {
 		code, cerr := res.AsInt64()
-		if cerr != nil {
-			b.guardUnknown(es[i].h)
-			if err == nil {
-				err = b.fail(ctx, op, res.Error())
+		switch {
+		case cerr != nil:
+			err = cmp.Or(err, b.fail(ctx, op, res.Error()))
+		case code == replyOK || code == replyNotFound:
+			if code == replyOK {
+				n++
 			}
-			continue
-		}
-		switch code {
-		case 1:
-			n++
-			fallthrough
-		case 0:
-			b.guardDeleted(es[i].h)
+			guards[i].deleted()
 			if !es[i].pending {
 				gone = append(gone, es[i])
 			}
 		default:
-			b.guardUnknown(es[i].h)
+			guards[i].refused()
 		}
 	}
 	return n, gone, werr, err

@@ -44,8 +44,8 @@ func TestOwnerIndexInterleavings(t *testing.T) {
 			rec := testRecord("k", "olga", "p")
 			var kb keyBuf
 			rk, h := b.sessionKey(&kb, rec.Key)
-			created, idle, abs := normalize(rec)
-			val, err := encodeRecord(1, created, idle, abs, rec.Owner, rec.Key, rec.Payload)
+			val, times, err := encodeAt(rec, rec.Key, 1)
+			abs := times.abs
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,8 +1,6 @@
 package redisbackend
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -30,7 +28,7 @@ import (
 //
 // The Lua scripts read the version as raw bytes, the deadlines as numbers
 // (exact: microsecond times stay below 2^53) and the owner as the
-// length-prefixed bytes at offset 33.
+// length-prefixed bytes at offset 33; luaRecord gives them the offsets.
 const (
 	formatV1    = 1
 	offVersion  = 1
@@ -39,65 +37,18 @@ const (
 	offAbs      = 25
 	offOwnerLen = 33
 	minRecord   = 41 // header with empty owner and key
-	hashLen     = 43 // base64url(SHA-256) without padding
 
 	// maxMicros keeps times exact in Lua numbers (doubles); it is the year
 	// 2255.
 	maxMicros = 1<<53 - 1
 )
 
-// sessionHash writes the hash tag of the session stored under key into
-// dst[:hashLen]. A key that already looks like a hash (hashLen bytes of
-// the base64url alphabet, as session.Manager's storage keys are) is used
-// as it is, which saves hashing it a second time on every Load; any other
-// key is hashed and marked with a leading '~', which base64url never
-// contains, so the two kinds can never collide. It reports whether key
-// was used as it is.
-func sessionHash(dst []byte, key string) (asIs bool) {
-	if len(key) == hashLen && isBase64URL(key) {
-		copy(dst[:hashLen], key)
-		return true
-	}
-	hashInto(dst, key)
-	dst[0] = '~'
-	return false
-}
-
-func isBase64URL(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if base64Value[s[i]] == notBase64 {
-			return false
-		}
-	}
-	return true
-}
-
-// base64Value maps a base64url character to its value, 0 to 63, and any
-// other byte to notBase64.
-var base64Value = func() (t [256]byte) {
-	for i := range t {
-		t[i] = notBase64
-	}
-	for i, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
-		t[c] = byte(i)
-	}
-	return t
-}()
-
-const notBase64 = 0xff
-
-// hashInto writes base64url(SHA-256(s)) into dst[:hashLen]. It does not
-// allocate for short s.
-func hashInto(dst []byte, s string) {
-	var buf [128]byte
-	var sum [sha256.Size]byte
-	if len(s) <= len(buf) {
-		sum = sha256.Sum256(append(buf[:0], s...))
-	} else {
-		sum = sha256.Sum256([]byte(s))
-	}
-	base64.RawURLEncoding.Encode(dst[:hashLen], sum[:])
-}
+// luaRecord is the record layout as the scripts use it, written from the
+// constants above: Lua strings are 1-based.
+var luaRecord = fmt.Sprintf(`
+local FORMAT, MIN_RECORD = %d, %d
+local VERSION, CREATED, IDLE, ABS, OWNER = %d, %d, %d, %d, %d
+`, formatV1, minRecord, offVersion+1, offCreated+1, offIdle+1, offAbs+1, offOwnerLen+1)
 
 // micros converts t to unix microseconds for storage: 0 for the zero time,
 // otherwise clamped to [1, maxMicros].
@@ -125,16 +76,6 @@ func fromMicros(us int64) time.Time {
 // at least 1 (PXAT 0 is an error; 1 is long past).
 func pxat(us int64) int64 {
 	return max(us/1000-1, 1)
-}
-
-// ttlMicros returns the micros of the earlier deadline of rec.
-func ttlMicros(idle, abs int64) int64 { return min(idle, abs) }
-
-// normalize returns rec's times as they are stored: microsecond precision,
-// IdleDeadline clamped to AbsoluteDeadline.
-func normalize(rec backend.Record) (created, idle, abs int64) {
-	created, idle, abs = micros(rec.CreatedAt), micros(rec.IdleDeadline), micros(rec.AbsoluteDeadline)
-	return created, min(idle, abs), abs
 }
 
 // encodeRecord returns the stored form of a record.

@@ -3,7 +3,6 @@ package redisbackend
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/redis/rueidis"
@@ -37,90 +36,87 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	if newKey == "" {
 		return backend.Record{}, errEmptyKey(op)
 	}
-	ctx, cancel := b.opCtx(ctx)
-	defer cancel()
-	var kbOld, kbNew keyBuf
-	rkOld, hOld := b.sessionKey(&kbOld, rec.Key)
-	rkNew, hNew := b.sessionKey(&kbNew, newKey)
-	created, idle, abs := normalize(rec)
-	val, err := encodeRecord(1, created, idle, abs, rec.Owner, newKey, rec.Payload)
+	val, t, err := encodeAt(rec, newKey, 1)
 	if err != nil {
 		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, err)
 	}
-	c, err := b.ownerIndex(rec.Owner).claim(ctx, op, hNew, abs)
+	w := b.beginWrite(ctx, op, rec.Key) // the old key
+	defer w.done()
+	var kb keyBuf
+	rkNew, hNew := b.sessionKey(&kb, newKey)
+	gNew := b.token(hNew)
+	defer gNew.done()
+	c, err := b.ownerIndex(rec.Owner).claim(w.ctx, op, hNew, t.abs)
 	if err != nil {
 		return backend.Record{}, err
 	}
 	defer c.release()
-	b.guardPending(hOld)
-	b.guardPending(hNew)
 
 	var werr error
 	if b.cluster {
-		werr, err = b.rekeyTwoSteps(c.ctx, op, rkOld, rkNew, val, rec.Version, pxat(ttlMicros(idle, abs)))
+		werr, err = b.rekeyTwoSteps(c.ctx, op, w.rk, rkNew, val, rec.Version, t.pxat(), &gNew)
 	} else {
 		var res rueidis.RedisResult
-		res, werr = b.run(c.ctx, true, rekeyScript, []string{rkOld, rkNew},
-			versionBytes(rec.Version), val, fmt.Sprint(pxat(ttlMicros(idle, abs))), nowMicros())
-		err = b.scriptResult(ctx, op, res)
+		res, werr = b.run(c.ctx, true, rekeyScript, []string{w.rk, rkNew},
+			versionBytes(rec.Version), val, fmt.Sprint(t.pxat()), nowMicros())
+		err = b.scriptResult(c.ctx, op, res, &gNew)
 	}
 	if err != nil {
+		if gNew.out.kind != guardPending {
+			w.guard.refused() // the old key is as it was
+		}
 		return backend.Record{}, err
 	}
-	b.guardDeleted(hOld)
-	b.guardWrote(hNew, 1, created, idle)
+	w.guard.deleted()
+	gNew.wrote(1, t.created, t.idle)
 	out := rec
 	out.Key = newKey
-	return stored(out, 1, created, idle, abs), cmp.Or(werr, c.werr)
+	return stored(out, 1, t), cmp.Or(werr, c.werr)
 }
 
 // rekeyTwoSteps is Rekey across slots: SET newKey NX, then delete the old
-// key if its version matches, else delete newKey again.
-func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val string, version uint64, px int64) (werr, err error) {
+// key if its version matches, else delete newKey again. It records on
+// gNew what became of the new key when the Rekey fails.
+func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val string, version uint64, px int64, gNew *guardToken) (werr, err error) {
 	res, werr := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
 		return c.B().Set().Key(rkNew).Value(val).Nx().PxatMillisecondsTimestamp(px).Build()
 	})
-	if err := res.Error(); err != nil {
-		if rueidis.IsRedisNil(err) {
-			return nil, fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
-		}
+	if err := res.Error(); rueidis.IsRedisNil(err) {
+		gNew.refused()
+		return nil, fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
+	} else if err != nil {
 		return nil, b.fail(ctx, op, err)
 	}
 	res, werr2 := b.run(ctx, true, deleteVersionScript, []string{rkOld}, versionBytes(version), nowMicros())
-	err = b.scriptResult(ctx, op, res)
-	if err != nil && !errors.Is(err, backend.ErrNotFound) && !errors.Is(err, backend.ErrConflict) {
+	code, cerr := res.AsInt64()
+	if cerr != nil {
 		// The old key may be gone already: keeping the new one means at
 		// worst an orphan that nobody holds an ID for, never no session.
-		return nil, err
+		return nil, b.fail(ctx, op, res.Error())
 	}
-	if err != nil {
-		undo, _ := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
-			return c.B().Del().Key(rkNew).Build()
-		})
-		if uerr := undo.Error(); uerr != nil {
-			err = fmt.Errorf("%w (and the new record stays until its deadline: %w)", err, uerr)
-		}
-		return nil, err
+	if code == replyOK {
+		return cmp.Or(werr, werr2), nil
 	}
-	return cmp.Or(werr, werr2), nil
+	err = replyError(op, code)
+	undo, _ := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
+		return c.B().Del().Key(rkNew).Build()
+	})
+	if uerr := undo.Error(); uerr != nil {
+		return nil, fmt.Errorf("%w (and the new record stays until its deadline: %w)", err, uerr)
+	}
+	gNew.deleted()
+	return nil, err
 }
 
-// scriptResult maps the reply of rekeyScript or deleteVersionScript: 1 or
-// a status code.
-func (b *Backend) scriptResult(ctx context.Context, op string, res rueidis.RedisResult) error {
+// scriptResult maps the reply of rekeyScript, recording on gNew that the
+// new key was not written when the script refused.
+func (b *Backend) scriptResult(ctx context.Context, op string, res rueidis.RedisResult, gNew *guardToken) error {
 	code, err := res.AsInt64()
 	if err != nil {
 		return b.fail(ctx, op, res.Error())
 	}
-	switch code {
-	case 1:
-		return nil
-	case 0:
-		return notFound(op)
-	case 2:
-		return fmt.Errorf("redisbackend: %s: %w", op, backend.ErrConflict)
-	case 4:
-		return fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
+	if code != replyOK {
+		gNew.refused()
 	}
-	return fmt.Errorf("redisbackend: %s: unexpected script reply %d", op, code)
+	return replyError(op, code)
 }

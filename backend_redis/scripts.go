@@ -6,119 +6,156 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/rueidis"
+
+	"github.com/sessionkit/sessionkit/backend"
 )
 
 // Every script touches exactly the keys in KEYS, and every KEYS list is one
-// session key (or one owner index key), except rekeyScript, which is used
-// only on clients that are not Cluster clients. Scripts work on the record
-// layout described in record.go (Lua strings are 1-based: the version is
-// bytes 2..9, the absolute deadline 26..33, the owner field starts at 34).
+// session key (or the two keys of one owner index, owners.go), except
+// rekeyScript, which is used only on clients that are not Cluster clients.
+// Scripts work on the record layout of record.go, whose offsets luaRecord
+// writes into every session script from the Go constants.
 //
 // Scripts that change a record take the application's clock, now in unix
 // microseconds, and treat a record at or past one of its deadlines by that
 // clock as not found, as Load does: Redis expires keys by its own clock,
 // which may lag the application's, and a write must not bring back a
 // session that Load already calls expired.
-//
-// Replies: 0 = not found, 2 = version conflict, 3 = the owner index must be
-// written first, 4 = new key exists; success is 1 or an array starting
-// with 1. A record with a bad header is an error reply starting with
+
+// Script replies. Success is replyOK, or an array whose first element is
+// replyOK; a record with a bad header is an error reply starting with
 // SKCORRUPT.
-const luaPrelude = `
-local function num(s, i)
-  local n = 0
-  for j = i, i + 7 do n = n * 256 + string.byte(s, j) end
-  return n
-end
+const (
+	replyNotFound  = 0  // no live record
+	replyOK        = 1  // done
+	replyConflict  = 2  // the stored version differs
+	replyNeedClaim = 3  // Update: claim the owner index entry first
+	replyExists    = 4  // Rekey: the new key is taken
+	replyOther     = -1 // deleteOwnedScript: another owner, or unreadable
+)
+
+// luaPrelude begins every session script: the reply codes and the record
+// layout, both written from the Go constants, and the helpers.
+var luaPrelude = fmt.Sprintf(`
+local NOT_FOUND, OK, CONFLICT, NEED_CLAIM, EXISTS, OTHER = %d, %d, %d, %d, %d, %d
+`, replyNotFound, replyOK, replyConflict, replyNeedClaim, replyExists, replyOther) + luaRecord + `
+-- at is the big-endian integer of 8 bytes at offset i of s (exact: the
+-- times stay below 2^53).
+local function at(s, i) return (struct.unpack('>I8', s, i)) end
+-- bytes8 is the 8 raw bytes at offset i of s.
+local function bytes8(s, i) return string.sub(s, i, i + 7) end
+-- hasOwner reports whether record v has the owner field f.
+local function hasOwner(v, f) return string.sub(v, OWNER, OWNER - 1 + #f) == f end
+-- readable reports whether v has a header this package writes.
+local function readable(v) return #v >= MIN_RECORD and string.byte(v, 1) == FORMAT end
 -- live returns the record at key if it is live at now, else nil and the
 -- reply for a missing, expired or unreadable record.
 local function live(key, now)
   local v = redis.call('GET', key)
-  if not v then return nil, 0 end
-  if #v < 41 or string.byte(v, 1) ~= 1 then
-    return nil, redis.error_reply('SKCORRUPT bad record header')
-  end
+  if not v then return nil, NOT_FOUND end
+  if not readable(v) then return nil, redis.error_reply('SKCORRUPT bad record header') end
   now = tonumber(now)
-  if num(v, 18) <= now or num(v, 26) <= now then return nil, 0 end
+  if at(v, IDLE) <= now or at(v, ABS) <= now then return nil, NOT_FOUND end
   return v
 end
 `
 
-// updateScript: KEYS[1] session; ARGV[1] expected version (8 bytes),
-// ARGV[2] new record (its created-at is replaced by the stored one),
-// ARGV[3] PXAT, ARGV[4] new owner field, ARGV[5] new absolute deadline
-// (micros), ARGV[6] "1" if the new owner's index already has the session,
-// ARGV[7] now.
-// Without ARGV[6], a change of owner or a later absolute deadline returns 3
-// so that the caller adds the index entry first. Success: {1, created-at
-// bytes}.
+// updateScript replaces a record if its version matches, keeping the
+// stored created-at. Without claimed, a change of owner or a later
+// absolute deadline returns NEED_CLAIM, so that the caller claims the
+// owner index entry first. Success: {OK, created-at bytes}.
 var updateScript = newScript(luaPrelude + `
-local v, reply = live(KEYS[1], ARGV[7])
+local expected, record, pxat, owner, abs, claimed, now = unpack(ARGV)
+local v, reply = live(KEYS[1], now)
 if not v then return reply end
-if string.sub(v, 2, 9) ~= ARGV[1] then return 2 end
-if ARGV[6] ~= '1' and (string.sub(v, 34, 33 + #ARGV[4]) ~= ARGV[4] or tonumber(ARGV[5]) > num(v, 26)) then
-  return 3
+if bytes8(v, VERSION) ~= expected then return CONFLICT end
+if claimed ~= '1' and (not hasOwner(v, owner) or tonumber(abs) > at(v, ABS)) then
+  return NEED_CLAIM
 end
-redis.call('SET', KEYS[1], string.sub(ARGV[2], 1, 9) .. string.sub(v, 10, 17) .. string.sub(ARGV[2], 18), 'PXAT', ARGV[3])
-return {1, string.sub(v, 10, 17)}
+local created = bytes8(v, CREATED)
+redis.call('SET', KEYS[1], string.sub(record, 1, CREATED - 1) .. created .. string.sub(record, CREATED + 8), 'PXAT', pxat)
+return {OK, created}
 `)
 
-// touchScript: KEYS[1] session; ARGV[1] new idle deadline (micros), ARGV[2]
-// now. It
-// clamps the deadline to the absolute one, rewrites it in place and moves
-// the key's expiry; the version stays. Success: {version bytes, created-at
-// bytes, stored idle deadline}.
+// updateArgs are the arguments of updateScript: the expected version, the
+// new record, its PXAT, its owner field and absolute deadline, whether the
+// owner index entry is claimed, and now.
+func updateArgs(expected uint64, val string, px int64, owner string, abs int64, claimed bool, now string) []string {
+	c := "0"
+	if claimed {
+		c = "1"
+	}
+	return []string{versionBytes(expected), val, strconv.FormatInt(px, 10), ownerField(owner), strconv.FormatInt(abs, 10), c, now}
+}
+
+// touchScript moves the idle deadline of a record in place, and the key's
+// expiry to the earlier deadline; the version stays. Success: {version
+// bytes, created-at bytes}.
 var touchScript = newScript(luaPrelude + `
-local v, reply = live(KEYS[1], ARGV[2])
+local idle, now = unpack(ARGV)
+local v, reply = live(KEYS[1], now)
 if not v then return reply end
-local idle = math.min(tonumber(ARGV[1]), num(v, 26))
-local b, x = {}, idle
-for j = 8, 1, -1 do
-  b[j] = string.char(x % 256)
-  x = math.floor(x / 256)
-end
-redis.call('SETRANGE', KEYS[1], 17, table.concat(b))
-redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.max(math.floor(idle / 1000) - 1, 1)))
-return {string.sub(v, 2, 9), string.sub(v, 10, 17), idle}
+idle = tonumber(idle)
+redis.call('SETRANGE', KEYS[1], IDLE - 1, struct.pack('>I8', idle))
+local ends = math.min(idle, at(v, ABS))
+redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.max(math.floor(ends / 1000) - 1, 1)))
+return {bytes8(v, VERSION), bytes8(v, CREATED)}
 `)
 
-// deleteOwnedScript: KEYS[1] session; ARGV[1] owner field. It deletes the
-// session only if it still belongs to that owner: 1 deleted, 0 gone, -1
-// another owner (or a record it cannot read).
-var deleteOwnedScript = newScript(`
+// deleteOwnedScript deletes a session only if it still belongs to the owner
+// whose field is ARGV[1]: OK deleted, NOT_FOUND gone, OTHER another owner
+// (or a record it cannot read).
+var deleteOwnedScript = newScript(luaPrelude + `
 local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
-if #v < 41 or string.byte(v, 1) ~= 1 or string.sub(v, 34, 33 + #ARGV[1]) ~= ARGV[1] then return -1 end
+if not v then return NOT_FOUND end
+if not readable(v) or not hasOwner(v, ARGV[1]) then return OTHER end
 redis.call('DEL', KEYS[1])
-return 1
+return OK
 `)
 
-// deleteVersionScript: KEYS[1] session; ARGV[1] expected version, ARGV[2]
-// now. The
-// second half of a Rekey on a Cluster: delete the old record if its version
-// still matches. Success: 1.
+// deleteVersionScript is the second half of a Rekey on a Cluster: it
+// deletes the old record if its version is still ARGV[1] (now: ARGV[2]).
 var deleteVersionScript = newScript(luaPrelude + `
-local v, reply = live(KEYS[1], ARGV[2])
+local expected, now = unpack(ARGV)
+local v, reply = live(KEYS[1], now)
 if not v then return reply end
-if string.sub(v, 2, 9) ~= ARGV[1] then return 2 end
+if bytes8(v, VERSION) ~= expected then return CONFLICT end
 redis.call('DEL', KEYS[1])
-return 1
+return OK
 `)
 
-// rekeyScript: KEYS[1] old session, KEYS[2] new session; ARGV[1] expected
-// version, ARGV[2] new record, ARGV[3] its PXAT, ARGV[4] now. Atomic Rekey for clients
-// that are not Cluster clients (both keys on one server). Success: 1.
+// rekeyScript is Rekey on clients that are not Cluster clients, atomic over
+// both keys: KEYS[1] old session, KEYS[2] new one; the expected version of
+// the old, the new record, its PXAT, now.
 var rekeyScript = newScript(luaPrelude + `
-local v, reply = live(KEYS[1], ARGV[4])
+local expected, record, pxat, now = unpack(ARGV)
+local v, reply = live(KEYS[1], now)
 if not v then return reply end
-if string.sub(v, 2, 9) ~= ARGV[1] then return 2 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 4 end
-redis.call('SET', KEYS[2], ARGV[2], 'PXAT', ARGV[3])
+if bytes8(v, VERSION) ~= expected then return CONFLICT end
+if redis.call('EXISTS', KEYS[2]) == 1 then return EXISTS end
+redis.call('SET', KEYS[2], record, 'PXAT', pxat)
 redis.call('DEL', KEYS[1])
-return 1
+return OK
 `)
+
+// replyError maps a script's status reply to the error of op: nil for
+// replyOK.
+func replyError(op string, code int64) error {
+	switch code {
+	case replyOK:
+		return nil
+	case replyNotFound:
+		return notFound(op)
+	case replyConflict:
+		return fmt.Errorf("redisbackend: %s: %w", op, backend.ErrConflict)
+	case replyExists:
+		return fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
+	}
+	return fmt.Errorf("redisbackend: %s: unexpected script reply %d", op, code)
+}
 
 // script is a Lua script run with EVALSHA, falling back to EVAL when the
 // server does not know it yet. Unlike rueidis.Lua it can run on a

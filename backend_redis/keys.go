@@ -1,0 +1,112 @@
+package redisbackend
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+)
+
+// The key layout, in one place (see the package documentation):
+//
+//	<prefix>s:{<tag>}<rest>         a session, h = tag+rest (sessionKey)
+//	<prefix>o:{<hash of owner>}     the owner index, a sorted set (owners.go)
+//	<prefix>o:{<hash of owner>}w    the claims of that index, a hash
+//
+// h is the session's hash (sessionHash): the Manager's storage key as it
+// is, or '~' and base64url(SHA-256) of any other key. Braces mark the
+// Cluster hash tag: 8 random characters spread sessions over all slots,
+// and an owner's two keys share a slot.
+
+// hashLen is the length of a hash: base64url(SHA-256) without padding.
+const hashLen = 43
+
+// keyBuf is stack space for building a session key.
+type keyBuf [maxPrefix + 3 + hashLen + 1]byte
+
+// tagLen is how many leading characters of h form the Cluster hash tag of
+// a session key: 48 random bits spread sessions over all slots, and the
+// client computes the slot (a CRC16 of the tag) on every command.
+const tagLen = 8
+
+// sessionKey returns the Redis key of a session, <prefix>s:{<tag>}<rest>
+// with h = tag+rest (see sessionHash), and h.
+func (b *Backend) sessionKey(buf *keyBuf, key string) (rk, h string) {
+	var hb [hashLen]byte
+	asIs := sessionHash(hb[:], key)
+	n := len(b.cfg.prefix)
+	p := buf[:n+3+hashLen+1]
+	copy(p, b.cfg.prefix)
+	copy(p[n:], "s:{")
+	copy(p[n+3:], hb[:tagLen])
+	p[n+3+tagLen] = '}'
+	copy(p[n+4+tagLen:], hb[tagLen:])
+	if asIs { // the Manager's keys: no copy
+		return string(p), key
+	}
+	return string(p), string(hb[:])
+}
+
+// sessionKeyOf returns the Redis key of the session with hash h, which has
+// hashLen bytes.
+func (b *Backend) sessionKeyOf(h string) string {
+	return b.cfg.prefix + "s:{" + h[:tagLen] + "}" + h[tagLen:]
+}
+
+// indexKey returns the Redis key of owner's index, <prefix>o:{<hash>}.
+func (b *Backend) indexKey(owner string) string {
+	var p [hashLen]byte
+	hashInto(p[:], owner)
+	return b.cfg.prefix + "o:{" + string(p[:]) + "}"
+}
+
+// sessionHash writes the hash tag of the session stored under key into
+// dst[:hashLen]. A key that already looks like a hash (hashLen bytes of
+// the base64url alphabet, as session.Manager's storage keys are) is used
+// as it is, which saves hashing it a second time on every Load; any other
+// key is hashed and marked with a leading '~', which base64url never
+// contains, so the two kinds can never collide. It reports whether key
+// was used as it is.
+func sessionHash(dst []byte, key string) (asIs bool) {
+	if len(key) == hashLen && isBase64URL(key) {
+		copy(dst[:hashLen], key)
+		return true
+	}
+	hashInto(dst, key)
+	dst[0] = '~'
+	return false
+}
+
+func isBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if base64Value[s[i]] == notBase64 {
+			return false
+		}
+	}
+	return true
+}
+
+// base64Value maps a base64url character to its value, 0 to 63, and any
+// other byte to notBase64.
+var base64Value = func() (t [256]byte) {
+	for i := range t {
+		t[i] = notBase64
+	}
+	for i, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		t[c] = byte(i)
+	}
+	return t
+}()
+
+const notBase64 = 0xff
+
+// hashInto writes base64url(SHA-256(s)) into dst[:hashLen]. It does not
+// allocate for short s.
+func hashInto(dst []byte, s string) {
+	var buf [128]byte
+	var sum [sha256.Size]byte
+	if len(s) <= len(buf) {
+		sum = sha256.Sum256(append(buf[:0], s...))
+	} else {
+		sum = sha256.Sum256([]byte(s))
+	}
+	base64.RawURLEncoding.Encode(dst[:hashLen], sum[:])
+}

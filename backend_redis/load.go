@@ -1,0 +1,124 @@
+package redisbackend
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessionkit/sessionkit/backend"
+)
+
+// Load returns the live record stored under key, or an error matching
+// backend.ErrNotFound. With the cache on it is served from the client-side
+// cache when warm (see the package documentation for how fresh that is);
+// for a key this Backend wrote within the write guard window, a cached copy
+// older than that write is ignored and Redis asked instead. It never
+// returns a record at or past one of its deadlines.
+func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) {
+	return copied(b.load(ctx, "load", key, b.cfg.cache))
+}
+
+// LoadFresh is Load without the client-side cache: it reads from the
+// primary, so it sees every write that completed before it began, on any
+// instance. Use it for authorization-critical checks; it costs a round
+// trip.
+func (b *Backend) LoadFresh(ctx context.Context, key string) (backend.Record, error) {
+	return copied(b.load(ctx, "load fresh", key, false))
+}
+
+// copied gives rec a Payload of its own, for Load and LoadFresh.
+func copied(rec backend.Record, err error) (backend.Record, error) {
+	if err != nil {
+		return backend.Record{}, err
+	}
+	rec.Payload = append([]byte{}, rec.Payload...)
+	return rec, nil
+}
+
+// load is Load and LoadFresh; the returned Payload aliases the reply.
+func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backend.Record, error) {
+	if err := b.enter(ctx, op); err != nil {
+		return backend.Record{}, err
+	}
+	if key == "" {
+		return backend.Record{}, notFound(op)
+	}
+	now := time.Now() // one clock read serves a cache hit
+	ctx, cancel := b.opCtxAt(ctx, now)
+	defer cancel()
+	var kb keyBuf
+	rk, h := b.sessionKey(&kb, key)
+	var st guardState
+	guarded := false
+	if cached {
+		st, guarded = b.guard.get(h, mono(now))
+	}
+	for {
+		r, err := b.read(ctx, op, rk, key, cached)
+		if err != nil {
+			return backend.Record{}, err
+		}
+		if !r.hit {
+			now = time.Now() // after the round trip
+		}
+		if r.hit && guarded {
+			if !st.trusts(r.gone, r.rec, r.bad == nil) {
+				// Possibly older than this Backend's own write: ask Redis.
+				cached = false
+				continue
+			}
+			b.guard.settle(h, st)
+			guarded = false
+		}
+		switch {
+		case r.bad != nil:
+			return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, r.bad)
+		case r.gone:
+			return backend.Record{}, notFound(op)
+		case r.rec.Expired(now) && r.hit:
+			// A Touch on another instance may have moved the deadline and
+			// its invalidation not have arrived yet: ask Redis.
+			cached = false
+			continue
+		case r.rec.Expired(now):
+			return backend.Record{}, notFound(op)
+		}
+		return r.rec, nil
+	}
+}
+
+// reading is one GET of a session key: a record, nothing (gone), or a
+// value this package cannot read (bad); hit says it came from the cache.
+type reading struct {
+	rec  backend.Record
+	gone bool
+	hit  bool
+	bad  error
+}
+
+// read GETs the session at rk, stored under key, through the cache or not.
+// The error is the client's, mapped.
+func (b *Backend) read(ctx context.Context, op, rk, key string, cached bool) (reading, error) {
+	var res rueidis.RedisResult
+	if cached {
+		res = b.client.DoCache(ctx, b.client.B().Get().Key(rk).Cache(), b.cfg.cacheTTL)
+	} else {
+		res = b.client.Do(ctx, b.client.B().Get().Key(rk).Build())
+	}
+	s, err := res.ToString()
+	r := reading{hit: cached && res.IsCacheHit()}
+	switch {
+	case rueidis.IsRedisNil(err):
+		r.gone = true
+	case err != nil:
+		return r, b.fail(ctx, op, err)
+	default:
+		r.rec, r.bad = viewRecord(s)
+		if r.bad == nil && r.rec.Key != key {
+			r.bad = fmt.Errorf("%w: stored under another key", ErrCorruptRecord)
+		}
+	}
+	return r, nil
+}
