@@ -96,6 +96,7 @@ func TestStandalone(t *testing.T) {
 	t.Run("Dump", func(t *testing.T) { testDump(t, srv, client) })
 	t.Run("Corrupt", func(t *testing.T) { testCorrupt(t, srv, client) })
 	t.Run("NotReplicated", func(t *testing.T) { testNotReplicated(t, client) })
+	t.Run("NotDurableManager", func(t *testing.T) { testNotDurableManager(t, client) })
 	t.Run("OwnerIndexPrune", func(t *testing.T) { testOwnerIndexPrune(t, srv, client) })
 	t.Run("OwnerRaces", func(t *testing.T) { testOwnerRaces(t, client) })
 	t.Run("GuardAfterFailedWrites", func(t *testing.T) { testGuardAfterFailedWrites(t, srv, client) })
@@ -410,11 +411,72 @@ func testNotReplicated(t *testing.T, client rueidis.Client) {
 	if got, err := b.Load(ctx, "k"); err != nil || got.Version != 2 {
 		t.Fatalf("Load after unreplicated Update = %+v, %v; want version 2", got, err)
 	}
+	if !errors.Is(err, backend.ErrNotDurable) {
+		t.Fatalf("ErrNotReplicated does not match backend.ErrNotDurable: %v", err)
+	}
 	if n, err := b.DeleteByOwner(ctx, "dave"); n != 1 || !errors.Is(err, redisbackend.ErrNotReplicated) {
 		t.Fatalf("DeleteByOwner = %d, %v; want 1, ErrNotReplicated", n, err)
 	}
 	if err := b.Delete(ctx, "k"); !errors.Is(err, redisbackend.ErrNotReplicated) {
 		t.Fatalf("Delete = %v, want ErrNotReplicated", err)
+	}
+}
+
+// testNotDurableManager: the Manager treats an unreplicated write as the
+// applied write it is. On a server without replicas, with
+// WithWaitReplicas(1, 50ms): Create returns a usable session, two Saves in
+// a row both store their data without ErrConflict, Update returns the
+// stored session without retrying, Renew hands out a working new ID and
+// the old one is dead; each reports ErrNotDurable.
+func testNotDurableManager(t *testing.T, client rueidis.Client) {
+	ctx := ctxT(t, time.Minute)
+	m, err := session.NewManager[counter](newBackend(t, client, redisbackend.WithWaitReplicas(1, 50*time.Millisecond)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notDurable := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, session.ErrNotDurable) || !errors.Is(err, redisbackend.ErrNotReplicated) {
+			t.Fatalf("%s = %v, want ErrNotDurable (ErrNotReplicated)", what, err)
+		}
+	}
+	s, err := m.Create(ctx, "erin", counter{N: 1})
+	notDurable("Create", err)
+	if s == nil {
+		t.Fatal("Create returned no session with ErrNotDurable")
+	}
+	for n := 2; n <= 3; n++ {
+		s.Data.N = n
+		notDurable(fmt.Sprint("Save #", n-1), m.Save(ctx, s))
+		if got, err := m.GetFresh(ctx, s.ID); err != nil || got.Data.N != n {
+			t.Fatalf("GetFresh after Save #%d = %+v, %v; want N = %d", n-1, got, err, n)
+		}
+	}
+	calls := 0
+	got, err := m.Update(ctx, s.ID, func(s *session.Session[counter]) error { calls++; s.Data.N++; return nil })
+	notDurable("Update", err)
+	if calls != 1 || got == nil || got.Data.N != 4 {
+		t.Fatalf("Update ran fn %d times and returned %+v; want once, N = 4", calls, got)
+	}
+	old := s.ID
+	s, err = m.GetFresh(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notDurable("Renew", m.Renew(ctx, s))
+	if s.ID == old {
+		t.Fatal("Renew with ErrNotDurable left the old ID in s.ID")
+	}
+	if got, err := m.GetFresh(ctx, s.ID); err != nil || got.Data.N != 4 {
+		t.Fatalf("GetFresh of the renewed ID = %+v, %v", got, err)
+	}
+	if _, err := m.GetFresh(ctx, old); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("GetFresh of the old ID after Renew = %v, want ErrNotFound", err)
+	}
+	n, err := m.DestroyByOwner(ctx, "erin")
+	notDurable("DestroyByOwner", err)
+	if n != 1 {
+		t.Fatalf("DestroyByOwner = %d, want 1", n)
 	}
 }
 

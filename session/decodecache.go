@@ -58,6 +58,7 @@ type decodeBucket[T any] struct {
 
 type decoded[T any] struct {
 	key     uint64
+	owner   string // so that DestroyByOwner can drop the owner's entries
 	payload []byte // owned by the cache: backends return payloads the caller owns
 	v       T      // never handed out; Get returns clones
 }
@@ -116,11 +117,11 @@ func (c *decodeCache[T]) get(key string, payload []byte, v *T) bool {
 // put remembers that payload, which the cache may keep, decodes to v. It
 // stores a clone, since the caller keeps v. It takes the key's own slot,
 // else an empty one, else a random one.
-func (c *decodeCache[T]) put(key string, payload []byte, v *T) {
+func (c *decodeCache[T]) put(key, owner string, payload []byte, v *T) {
 	if c.clone == nil {
 		return
 	}
-	d := &decoded[T]{payload: payload, v: c.clone(v)}
+	d := &decoded[T]{owner: owner, payload: payload, v: c.clone(v)}
 	b, k := c.bucket(key)
 	d.key = k
 	way := -1
@@ -149,6 +150,19 @@ func (c *decodeCache[T]) forget(key string) {
 	for i := range decodeWays {
 		if b.keys[i].Load() == k {
 			b.entries[i].Store(nil)
+		}
+	}
+}
+
+// forgetOwner drops the entries of owner's sessions, after "log out
+// everywhere": one pass over the table.
+func (c *decodeCache[T]) forgetOwner(owner string) {
+	for i := range c.buckets {
+		b := &c.buckets[i]
+		for w := range decodeWays {
+			if d := b.entries[w].Load(); d != nil && d.owner == owner {
+				b.entries[w].CompareAndSwap(d, nil)
+			}
 		}
 	}
 }

@@ -15,6 +15,13 @@ var (
 	// ErrConflict means the stored session changed since it was read; the
 	// write was not applied. It is backend.ErrConflict.
 	ErrConflict = backend.ErrConflict
+	// ErrNotDurable means the write was applied, but the backend could not
+	// confirm it as durable as it was configured to (Redis with
+	// WithWaitReplicas: too few replicas acknowledged it in time). The
+	// method returns its result as for a success, together with the error:
+	// the session is stored and usable, and a failover may still lose the
+	// write. It is backend.ErrNotDurable.
+	ErrNotDurable = backend.ErrNotDurable
 	// ErrTooLarge means the encoded session data exceeds the Manager's
 	// maximum payload size; nothing was written.
 	ErrTooLarge = errors.New("session: payload too large")

@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,8 +66,14 @@ func NewManager[T any](b backend.Backend, opts ...Option) (*Manager[T], error) {
 // Backend returns the backend the Manager stores sessions in.
 func (m *Manager[T]) Backend() backend.Backend { return m.b }
 
-// IdleTimeout returns the configured idle timeout.
+// IdleTimeout returns the configured idle timeout: how long a session
+// lives without activity (WithIdleTimeout).
 func (m *Manager[T]) IdleTimeout() time.Duration { return m.cf.idle }
+
+// AbsoluteTimeout returns the configured absolute timeout: how long a
+// session lives at most from its creation, whatever its activity
+// (WithAbsoluteTimeout).
+func (m *Manager[T]) AbsoluteTimeout() time.Duration { return m.cf.absolute }
 
 // idleDeadline is the idle deadline a session active at now gets.
 func (m *Manager[T]) idleDeadline(now, absolute time.Time) time.Time {
@@ -78,7 +85,8 @@ func (m *Manager[T]) idleDeadline(now, absolute time.Time) time.Time {
 }
 
 // Create stores a new session of owner ("" for anonymous) holding data and
-// returns it with its fresh ID.
+// returns it with its fresh ID. If the backend stored it but reports
+// ErrNotDurable, Create returns the session and that error.
 func (m *Manager[T]) Create(ctx context.Context, owner string, data T) (*Session[T], error) {
 	payload, err := m.encode(&data)
 	if err != nil {
@@ -104,10 +112,14 @@ func (m *Manager[T]) Create(ctx context.Context, owner string, data T) (*Session
 		if errors.Is(err, backend.ErrExists) {
 			continue
 		}
-		if err != nil {
+		if err != nil && !applied(err) {
 			return nil, fmt.Errorf("session: create: %w", err)
 		}
-		return m.fromRecord(id, stored, data), nil
+		s := m.fromRecord(id, stored, data)
+		if err != nil {
+			return s, fmt.Errorf("session: create: %w", err)
+		}
+		return s, nil
 	}
 	return nil, errors.New("session: create: the ID generator keeps returning IDs in use")
 }
@@ -200,14 +212,15 @@ func (m *Manager[T]) load(ctx context.Context, id string, now time.Time, load lo
 	if err := m.decode(data, &s.Data); err != nil {
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
-	m.decoded.put(key, keep, &s.Data)
+	m.decoded.put(key, rec.Owner, keep, &s.Data)
 	return s, nil
 }
 
 // Save stores s, which must come from this Manager, and moves its idle
 // deadline. It returns an error matching ErrConflict if the stored session
 // changed since s was read (use Update to retry), and ErrNotFound if it is
-// gone. On success s carries the new version, so it can be saved again.
+// gone. On success s carries the new version, so it can be saved again;
+// so it does when the error matches ErrNotDurable (the write was applied).
 func (m *Manager[T]) Save(ctx context.Context, s *Session[T]) error {
 	if err := m.save(ctx, s); err != nil {
 		return fmt.Errorf("session: save: %w", err)
@@ -221,12 +234,16 @@ func (m *Manager[T]) save(ctx context.Context, s *Session[T]) error {
 		return err
 	}
 	stored, err := m.b.Update(ctx, rec)
-	if err != nil {
+	if err != nil && !applied(err) {
 		return err
 	}
 	s.IdleDeadline, s.version = stored.IdleDeadline, stored.Version
-	return nil
+	return err
 }
+
+// applied reports whether err says that the write was applied all the same
+// (backend.ErrNotDurable).
+func applied(err error) bool { return errors.Is(err, backend.ErrNotDurable) }
 
 // record is what storing s writes: its current data and owner, a refreshed
 // idle deadline and the version it was read at.
@@ -255,7 +272,8 @@ func (m *Manager[T]) record(s *Session[T]) (backend.Record, error) {
 // session through one Manager take turns, so only writers on other
 // instances (or Save) can make an attempt fail. If fn returns an error,
 // Update stops and returns it, and nothing is saved. fn may run more than
-// once and must not keep s.
+// once and must not keep s. A write that was applied is never retried: with
+// ErrNotDurable, Update returns the stored session and the error.
 func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T]) error) (*Session[T], error) {
 	if !m.validID(id) {
 		return nil, fmt.Errorf("session: update: malformed ID: %w", ErrNotFound)
@@ -282,6 +300,9 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 		err = m.save(ctx, s)
 		if err == nil {
 			return s, nil
+		}
+		if applied(err) {
+			return s, fmt.Errorf("session: update: %w", err)
 		}
 		if !errors.Is(err, ErrConflict) || attempt+1 >= m.cf.maxAttempts {
 			return nil, fmt.Errorf("session: update after %d attempts: %w", attempt+1, err)
@@ -311,7 +332,9 @@ func backoff(ctx context.Context, attempt int) error {
 // returns the old ID is ErrNotFound. It keeps CreatedAt and the absolute
 // deadline and moves the idle deadline, like every write. On success s.ID
 // is the new ID to hand to the client. It returns an error matching
-// ErrConflict if the stored session changed since s was read.
+// ErrConflict if the stored session changed since s was read. With an
+// error matching ErrNotDurable the renewal was applied: s.ID is the new
+// ID, the old one is dead, and the client must get the new one.
 //
 // Renew on login and on every privilege change, so that an ID planted
 // before login (session fixation) is worthless:
@@ -334,10 +357,14 @@ func (m *Manager[T]) Renew(ctx context.Context, s *Session[T]) error {
 	} else {
 		stored, err = m.rekey(ctx, rec, newKey)
 	}
+	if err != nil && !applied(err) {
+		return fmt.Errorf("session: renew: %w", err)
+	}
+	m.decoded.forget(s.key)
+	s.ID, s.key, s.version, s.IdleDeadline = id, stored.Key, stored.Version, stored.IdleDeadline
 	if err != nil {
 		return fmt.Errorf("session: renew: %w", err)
 	}
-	s.ID, s.key, s.version, s.IdleDeadline = id, stored.Key, stored.Version, stored.IdleDeadline
 	return nil
 }
 
@@ -348,13 +375,14 @@ func (m *Manager[T]) Renew(ctx context.Context, s *Session[T]) error {
 // write to it fails instead of being lost. If the swap fails, the new key
 // is deleted again and the old session is left as it was: a failed Renew
 // never leaves the old ID carrying the new owner (session fixation). The
-// final Delete of the dead old key only tidies up.
+// final Delete of the dead old key only tidies up. An ErrNotDurable of
+// either write is returned with the new record.
 func (m *Manager[T]) rekey(ctx context.Context, rec backend.Record, newKey string) (backend.Record, error) {
 	oldKey := rec.Key
 	rec.Key = newKey
-	stored, err := m.b.Create(ctx, rec)
-	if err != nil {
-		return backend.Record{}, err
+	stored, cerr := m.b.Create(ctx, rec)
+	if cerr != nil && !applied(cerr) {
+		return backend.Record{}, cerr
 	}
 	retire := backend.Record{
 		Key:              oldKey,
@@ -363,14 +391,15 @@ func (m *Manager[T]) rekey(ctx context.Context, rec backend.Record, newKey strin
 		IdleDeadline:     m.cf.clock(),
 		AbsoluteDeadline: rec.AbsoluteDeadline,
 	}
-	if _, err := m.b.Update(ctx, retire); err != nil {
-		if cleanup := m.b.Delete(ctx, newKey); cleanup != nil {
-			err = errors.Join(err, cleanup)
+	_, uerr := m.b.Update(ctx, retire)
+	if uerr != nil && !applied(uerr) {
+		if cleanup := m.b.Delete(ctx, newKey); cleanup != nil && !applied(cleanup) {
+			uerr = errors.Join(uerr, cleanup)
 		}
-		return backend.Record{}, err
+		return backend.Record{}, uerr
 	}
 	_ = m.b.Delete(ctx, oldKey) // dead already; a failure leaves only garbage that expires
-	return stored, nil
+	return stored, cmp.Or(cerr, uerr)
 }
 
 // Destroy deletes the session with that ID. It is idempotent: an ID that is
@@ -394,6 +423,7 @@ func (m *Manager[T]) Revoke(ctx context.Context, s *Session[T]) error {
 	if s == nil || s.key == "" {
 		return errors.New("session: revoke: the session does not come from this Manager")
 	}
+	m.decoded.forget(s.key)
 	if err := m.b.Delete(ctx, s.key); err != nil {
 		return fmt.Errorf("session: revoke: %w", err)
 	}
@@ -442,6 +472,7 @@ func (m *Manager[T]) DestroyByOwner(ctx context.Context, owner string) (int, err
 		return 0, fmt.Errorf("session: destroy by owner: %w", err)
 	}
 	n, err := idx.DeleteByOwner(ctx, owner)
+	m.decoded.forgetOwner(owner)
 	if err != nil {
 		return n, fmt.Errorf("session: destroy by owner: %w", err)
 	}

@@ -206,7 +206,10 @@ func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 // the response; afterwards it returns ErrHeadersWritten and does nothing.
 //
 // The caller's errors: ErrNoOwner for an empty owner (nothing changes),
-// ErrHeadersWritten, ErrNoMiddleware. Any other error is the store's.
+// ErrHeadersWritten, ErrNoMiddleware. Any other error is the store's; one
+// matching session.ErrNotDurable means the login took place and the new
+// cookie goes out, but the store could not confirm it as durable as
+// configured (log it and carry on).
 func (mw *Middleware[T]) Login(r *http.Request, owner string) error {
 	if owner == "" {
 		return ErrNoOwner
@@ -236,10 +239,15 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string) error {
 		s.Owner = owner
 		err := mw.m.Renew(ctx, s)
 		switch {
-		case err == nil:
+		case err == nil || errors.Is(err, session.ErrNotDurable):
+			// Renewed (maybe not yet durably): the old ID is dead, the
+			// client must get the new one.
 			rs.dirty, rs.owner = false, owner
 			rs.cookie = mw.newCookie(s.ID, s.AbsoluteDeadline)
 			rs.rebase()
+			if err != nil {
+				return fmt.Errorf("httpsession: login: %w", err)
+			}
 			return nil
 		case !errors.Is(err, session.ErrNotFound):
 			s.Owner = prev
@@ -250,10 +258,13 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string) error {
 		rs.stored = false
 	}
 	ns, err := mw.m.Create(ctx, owner, s.Data)
-	if err != nil {
+	if ns == nil {
 		return fmt.Errorf("httpsession: login: %w", err)
 	}
 	rs.set(ns)
+	if err != nil { // session.ErrNotDurable: created all the same
+		return fmt.Errorf("httpsession: login: %w", err)
+	}
 	return nil
 }
 
