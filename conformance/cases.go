@@ -133,12 +133,26 @@ func cases() []testCase {
 			rule: "LoadFresh is Load without any cache: ErrNotFound for a missing key."},
 
 		// Errors and contexts
+		{name: "Errors/NotDurable", check: checkNotDurableApplied,
+			rule: "A backend returns ErrNotDurable only for a write it applied, together with the stored record, and never with another sentinel."},
 		{name: "Errors/Distinct", check: checkErrorsDistinct,
 			rule: "Backends report conditions with the sentinel errors of package backend, possibly wrapped, matched with errors.Is; each condition matches its own sentinel only."},
 		{name: "Context/Canceled", check: checkContextCanceled,
 			rule: "Every method that takes a context must honour its cancellation: with a context already cancelled it returns an error matching context.Canceled."},
 		{name: "Context/DeadlineExceeded", check: checkContextDeadline,
 			rule: "Every method that takes a context must honour its deadline: with a deadline already past it returns an error matching context.DeadlineExceeded."},
+
+		// The Manager over the backend.
+		{name: "Manager/Lifecycle", check: checkManagerLifecycle,
+			rule: "session.Manager works on the backend: Create, Get, Save twice, Update, Renew (the old ID is dead), Destroy, and DestroyByOwner when the backend has OwnerIndex (ErrUnsupported otherwise)."},
+		{name: "Manager/ConcurrentUpdate", check: checkManagerConcurrentUpdate,
+			rule: "Two Managers on the backend, 50 goroutines each, 20 Manager.Update increments per goroutine: the session ends at exactly 2000."},
+		{name: "Manager/Corrupt", check: checkManagerCorrupt,
+			rule: "A stored payload that no codec wrote is session.ErrCorrupt from Manager.Get."},
+		{name: "Manager/NotDurable", check: checkManagerNotDurable,
+			rule: "A write that a backend applied and reported with ErrNotDurable is a done write for the Manager: Create returns the session, Save keeps the stored version, Update does not retry, Renew hands out the new ID."},
+		{name: "Manager/NoRawID", check: checkManagerNoRawID,
+			rule: "No session ID reaches the backend, in a key, an owner or a payload: only its hash does."},
 
 		// Close, last.
 		{name: "Close/Twice", check: checkCloseTwice,

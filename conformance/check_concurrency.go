@@ -36,7 +36,7 @@ func (f *firstError) goSafe(wg *sync.WaitGroup, fn func() error) {
 	wg.Go(func() {
 		defer func() {
 			if r := recover(); r != nil {
-				f.set(fmt.Errorf("panic: %v", r))
+				f.set(failf("panic: %v", r))
 			}
 		}()
 		if err := fn(); err != nil {
@@ -62,7 +62,7 @@ func backoff(ctx context.Context, r *rand.Rand, attempt int) {
 func checkCreateConcurrent(ctx context.Context, b backend.Backend) error {
 	for round := range 8 {
 		if err := createRace(ctx, b); err != nil {
-			return fmt.Errorf("round %d: %w", round+1, err)
+			return failf("round %d: %w", round+1, err)
 		}
 	}
 	return nil
@@ -79,7 +79,7 @@ func createRace(ctx context.Context, b backend.Backend) error {
 		wg.Go(func() {
 			defer func() {
 				if r := recover(); r != nil {
-					errs[i] = fmt.Errorf("panic: %v", r)
+					errs[i] = failf("panic: %v", r)
 				}
 			}()
 			<-start
@@ -92,7 +92,7 @@ func createRace(ctx context.Context, b backend.Backend) error {
 	for i, err := range errs {
 		if err == nil {
 			if winner >= 0 {
-				return fmt.Errorf("%d goroutines each called Create on one new key: both #%d and #%d succeeded, want exactly one", racers, winner, i)
+				return failf("%d goroutines each called Create on one new key: both #%d and #%d succeeded, want exactly one", racers, winner, i)
 			}
 			winner = i
 			continue
@@ -102,14 +102,14 @@ func createRace(ctx context.Context, b backend.Backend) error {
 		}
 	}
 	if winner < 0 {
-		return fmt.Errorf("%d concurrent Creates of one new key all failed, want exactly one to succeed", racers)
+		return failf("%d concurrent Creates of one new key all failed, want exactly one to succeed", racers)
 	}
 	got, err := load(ctx, b, key)
 	if err != nil {
 		return err
 	}
 	if string(got.Payload) != strconv.Itoa(winner) || got.Version != 1 {
-		return fmt.Errorf("after concurrent Creates, Load has payload %q version %d; want the successful Create's %q version 1", got.Payload, got.Version, strconv.Itoa(winner))
+		return failf("after concurrent Creates, Load has payload %q version %d; want the successful Create's %q version 1", got.Payload, got.Version, strconv.Itoa(winner))
 	}
 	return nil
 }
@@ -131,34 +131,34 @@ func checkUpdateConcurrent(ctx context.Context, b backend.Backend) error {
 		for attempt := 1; ; attempt++ {
 			rec, err := b.Load(ctx, key)
 			if err != nil {
-				return fmt.Errorf("writer %d: Load: %w", w, err)
+				return failf("writer %d: Load: %w", w, err)
 			}
 			n, err := strconv.ParseUint(string(rec.Payload), 10, 64)
 			if err != nil {
-				return fmt.Errorf("writer %d: Load returned payload %q, not the counter the writers store", w, rec.Payload)
+				return failf("writer %d: Load returned payload %q, not the counter the writers store", w, rec.Payload)
 			}
 			rec.Payload = strconv.AppendUint(nil, n+1, 10)
 			runtime.Gosched() // a real writer decodes and encodes here
 			got, err := b.Update(ctx, rec)
 			if errors.Is(err, backend.ErrConflict) {
 				if attempt >= maxAttempts {
-					return fmt.Errorf("writer %d: %d conflicts in a row on one increment, gave up", w, attempt)
+					return failf("writer %d: %d conflicts in a row on one increment, gave up", w, attempt)
 				}
 				backoff(ctx, r, attempt)
 				continue
 			}
 			if err != nil {
-				return fmt.Errorf("writer %d: Update with version %d: %w", w, rec.Version, err)
+				return failf("writer %d: Update with version %d: %w", w, rec.Version, err)
 			}
 			if got.Version != rec.Version+1 {
-				return fmt.Errorf("writer %d: Update of version %d returned Version %d", w, rec.Version, got.Version)
+				return failf("writer %d: Update of version %d returned Version %d", w, rec.Version, got.Version)
 			}
 			mu.Lock()
 			other, dup := versions[got.Version]
 			versions[got.Version] = w
 			mu.Unlock()
 			if dup {
-				return fmt.Errorf("writers %d and %d both had an Update to version %d succeed: one of the updates is lost", other, w, got.Version)
+				return failf("writers %d and %d both had an Update to version %d succeed: one of the updates is lost", other, w, got.Version)
 			}
 			return nil
 		}
@@ -184,7 +184,7 @@ func checkUpdateConcurrent(ctx context.Context, b backend.Backend) error {
 	}
 	const total = writers * increments
 	if string(got.Payload) != strconv.Itoa(total) || got.Version != total+1 {
-		return fmt.Errorf("%d writers × %d read-modify-write increments: Load has counter %q at version %d, want %d at version %d (lost updates)",
+		return failf("%d writers × %d read-modify-write increments: Load has counter %q at version %d, want %d at version %d (lost updates)",
 			writers, increments, got.Payload, got.Version, total, total+1)
 	}
 	return nil
@@ -211,7 +211,7 @@ func checkUpdateDeleteRace(ctx context.Context, b backend.Backend) error {
 					return nil
 				}
 				if err != nil {
-					return fmt.Errorf("writer %d: Load: %w", w, err)
+					return failf("writer %d: Load: %w", w, err)
 				}
 				rec.Payload = []byte(strconv.Itoa(w))
 				start := time.Now().UnixNano()
@@ -222,22 +222,22 @@ func checkUpdateDeleteRace(ctx context.Context, b backend.Backend) error {
 				case errors.Is(err, backend.ErrConflict):
 					runtime.Gosched()
 				case err != nil:
-					return fmt.Errorf("writer %d: Update: %w", w, err)
+					return failf("writer %d: Update: %w", w, err)
 				default:
 					if d := deletedAt.Load(); d != 0 && start > d {
-						return fmt.Errorf("writer %d: an Update that began after Delete returned succeeded: the deleted record came back", w)
+						return failf("writer %d: an Update that began after Delete returned succeeded: the deleted record came back", w)
 					}
 					updates.Add(1)
 				}
 			}
-			return fmt.Errorf("writer %d: %d rounds of Load and Update without seeing the Delete", w, maxRounds)
+			return failf("writer %d: %d rounds of Load and Update without seeing the Delete", w, maxRounds)
 		})
 	}
 	for updates.Load() < writers && ctx.Err() == nil {
 		_ = sleep(ctx, time.Millisecond)
 	}
 	if err := b.Delete(ctx, key); err != nil {
-		fail.set(fmt.Errorf("Delete during concurrent Updates: %w", err))
+		fail.set(failf("Delete during concurrent Updates: %w", err))
 	}
 	deletedAt.Store(time.Now().UnixNano())
 	wg.Wait()

@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/sessionkit/sessionkit/backend"
@@ -64,14 +63,14 @@ func contextErrors(ctx, done context.Context, b backend.Backend, want error) err
 	for _, c := range calls {
 		err := c.call()
 		if err == nil {
-			return fmt.Errorf("%s with a context already done (%v) returned no error, want one matching %v", c.name, want, want)
+			return failf("%s with a context already done (%v) returned no error, want one matching %v", c.name, want, want)
 		}
 		if !errors.Is(err, want) {
-			return fmt.Errorf("%s with a context already done: got %q, want an error matching %v with errors.Is", c.name, err, want)
+			return failf("%s with a context already done: got %q, want an error matching %v with errors.Is", c.name, err, want)
 		}
 		for _, s := range sentinels[:3] { // NotFound, Exists, Conflict
 			if errors.Is(err, s.err) {
-				return fmt.Errorf("%s with a context already done: %q also matches %s, which would mislead a caller", c.name, err, s.name)
+				return failf("%s with a context already done: %q also matches %s, which would mislead a caller", c.name, err, s.name)
 			}
 		}
 	}

@@ -38,7 +38,7 @@ func checkCreateVersion(ctx context.Context, b backend.Backend) error {
 	rec := newRecord(newKey("create-version"), "", []byte("v"))
 	rec.Version = 42
 	if _, err := create(ctx, b, rec); err != nil {
-		return fmt.Errorf("Create with Version 42 (which it must ignore): %w", err)
+		return failf("Create with Version 42 (which it must ignore): %w", err)
 	}
 	want := rec
 	want.Version = 1
@@ -48,10 +48,10 @@ func checkCreateVersion(ctx context.Context, b backend.Backend) error {
 	want.Payload = []byte("v2")
 	got, err := b.Update(ctx, want)
 	if err != nil {
-		return fmt.Errorf("Update with version 1 right after Create: %w", err)
+		return failf("Update with version 1 right after Create: %w", err)
 	}
 	if got.Version != 2 {
-		return fmt.Errorf("Update of a created record returned Version %d, want 2", got.Version)
+		return failf("Update of a created record returned Version %d, want 2", got.Version)
 	}
 	return nil
 }
@@ -92,26 +92,26 @@ func readYourWrites(ctx context.Context, b backend.Backend, load func(context.Co
 	for i := range 50 {
 		got, err := load(ctx, key)
 		if err != nil {
-			return fmt.Errorf("%s(%s) after write %d: %w", name, show(key), i, err)
+			return failf("%s(%s) after write %d: %w", name, show(key), i, err)
 		}
 		if err := sameRecord(got, rec); err != nil {
-			return fmt.Errorf("%s right after write %d did not see it: %w", name, i, err)
+			return failf("%s right after write %d did not see it: %w", name, i, err)
 		}
 		if i%5 == 4 {
 			idle := time.Now().Add(time.Hour + time.Duration(i)*time.Second)
 			if err := b.Touch(ctx, key, idle); err != nil {
-				return fmt.Errorf("Touch(%s): %w", show(key), err)
+				return failf("Touch(%s): %w", show(key), err)
 			}
 			rec.IdleDeadline = idle
 			continue
 		}
 		rec.Payload = fmt.Appendf(nil, "%d", i+1)
 		if rec, err = b.Update(ctx, rec); err != nil {
-			return fmt.Errorf("Update(%s) %d: %w", show(key), i, err)
+			return failf("Update(%s) %d: %w", show(key), i, err)
 		}
 	}
 	if err := b.Delete(ctx, key); err != nil {
-		return fmt.Errorf("Delete(%s): %w", show(key), err)
+		return failf("Delete(%s): %w", show(key), err)
 	}
 	_, err = load(ctx, key)
 	if err := wantErr(err, backend.ErrNotFound, name+" right after Delete"); err != nil {
@@ -119,14 +119,14 @@ func readYourWrites(ctx context.Context, b backend.Backend, load func(context.Co
 	}
 	rec, err = create(ctx, b, newRecord(key, "", []byte("again")))
 	if err != nil {
-		return fmt.Errorf("Create after Delete: %w", err)
+		return failf("Create after Delete: %w", err)
 	}
 	got, err := load(ctx, key)
 	if err != nil {
-		return fmt.Errorf("%s right after Create: %w", name, err)
+		return failf("%s right after Create: %w", name, err)
 	}
 	if err := sameRecord(got, rec); err != nil {
-		return fmt.Errorf("%s right after Create did not see it: %w", name, err)
+		return failf("%s right after Create did not see it: %w", name, err)
 	}
 	return nil
 }
@@ -147,23 +147,23 @@ func payloadRoundTrip(ctx context.Context, b backend.Backend, tag string, first,
 	want.Version++
 	got, err := b.Update(ctx, rec)
 	if err != nil {
-		return fmt.Errorf("Update(%s): %w", show(key), err)
+		return failf("Update(%s): %w", show(key), err)
 	}
 	if err := sameRecord(got, want); err != nil {
-		return fmt.Errorf("Update returned: %w", err)
+		return failf("Update returned: %w", err)
 	}
 	return expectStored(ctx, b, want, "after Update")
 }
 
 func checkPayloadEmpty(ctx context.Context, b backend.Backend) error {
 	if err := payloadRoundTrip(ctx, b, "payload-empty", []byte{}, []byte("x")); err != nil {
-		return fmt.Errorf("empty payload: %w", err)
+		return failf("empty payload: %w", err)
 	}
 	if err := payloadRoundTrip(ctx, b, "payload-nil", nil, []byte{}); err != nil {
-		return fmt.Errorf("nil payload: %w", err)
+		return failf("nil payload: %w", err)
 	}
 	if err := payloadRoundTrip(ctx, b, "payload-to-empty", []byte("x"), nil); err != nil {
-		return fmt.Errorf("update to an empty payload: %w", err)
+		return failf("update to an empty payload: %w", err)
 	}
 	return nil
 }
@@ -200,10 +200,10 @@ func checkUpdateVersion(ctx context.Context, b backend.Backend) error {
 		rec.Payload = fmt.Appendf(nil, "%d", want)
 		got, err := b.Update(ctx, rec)
 		if err != nil {
-			return fmt.Errorf("Update with the current version %d: %w", rec.Version, err)
+			return failf("Update with the current version %d: %w", rec.Version, err)
 		}
 		if got.Version != want {
-			return fmt.Errorf("Update of version %d returned Version %d, want %d", rec.Version, got.Version, want)
+			return failf("Update of version %d returned Version %d, want %d", rec.Version, got.Version, want)
 		}
 		rec.Version = want
 		if err := expectStored(ctx, b, rec, fmt.Sprintf("after Update to version %d", want)); err != nil {
@@ -222,7 +222,7 @@ func checkUpdateCAS(ctx context.Context, b backend.Backend) error {
 	next.Payload = []byte("v2")
 	v2, err := b.Update(ctx, next)
 	if err != nil {
-		return fmt.Errorf("Update with the current version: %w", err)
+		return failf("Update with the current version: %w", err)
 	}
 	for _, version := range []uint64{1, 0, 3, 1 << 63} {
 		stale := v1
@@ -235,7 +235,7 @@ func checkUpdateCAS(ctx context.Context, b backend.Backend) error {
 			return err
 		}
 		if err := expectStored(ctx, b, v2, fmt.Sprintf("after a conflicting Update with version %d", version)); err != nil {
-			return fmt.Errorf("%w (a conflicting Update must not write)", err)
+			return failf("%w (a conflicting Update must not write)", err)
 		}
 	}
 	return nil
@@ -258,10 +258,10 @@ func checkUpdateFields(ctx context.Context, b backend.Backend) error {
 	want.CreatedAt = rec.CreatedAt
 	got, err := b.Update(ctx, upd)
 	if err != nil {
-		return fmt.Errorf("Update: %w", err)
+		return failf("Update: %w", err)
 	}
 	if err := sameRecord(got, want); err != nil {
-		return fmt.Errorf("Update returned a record unlike the one passed in (CreatedAt kept): %w", err)
+		return failf("Update returned a record unlike the one passed in (CreatedAt kept): %w", err)
 	}
 	return expectStored(ctx, b, want, "after Update")
 }
@@ -287,7 +287,7 @@ func checkUpdateDeleted(ctx context.Context, b backend.Backend) error {
 		return err
 	}
 	if err := b.Delete(ctx, rec.Key); err != nil {
-		return fmt.Errorf("Delete: %w", err)
+		return failf("Delete: %w", err)
 	}
 	rec.Payload = []byte("resurrected")
 	_, err = b.Update(ctx, rec)
@@ -314,7 +314,7 @@ func checkTouchKeepsVersion(ctx context.Context, b backend.Backend) error {
 	for _, d := range []time.Duration{45 * time.Minute, 15 * time.Minute} { // later, then earlier
 		idle := time.Now().Add(d)
 		if err := b.Touch(ctx, rec.Key, idle); err != nil {
-			return fmt.Errorf("Touch: %w", err)
+			return failf("Touch: %w", err)
 		}
 		rec.IdleDeadline = idle
 		if err := expectStored(ctx, b, rec, "after Touch (only IdleDeadline moves, Version stays)"); err != nil {
@@ -323,7 +323,7 @@ func checkTouchKeepsVersion(ctx context.Context, b backend.Backend) error {
 	}
 	rec.Payload = []byte("y")
 	if _, err := b.Update(ctx, rec); err != nil {
-		return fmt.Errorf("Update with the version read before two Touches: %w", err)
+		return failf("Update with the version read before two Touches: %w", err)
 	}
 	return nil
 }
@@ -344,7 +344,7 @@ func checkDeleteRemoves(ctx context.Context, b backend.Backend) error {
 		kept = append(kept, r)
 	}
 	if err := b.Delete(ctx, rec.Key); err != nil {
-		return fmt.Errorf("Delete of a live record: %w", err)
+		return failf("Delete of a live record: %w", err)
 	}
 	if err := expectGone(ctx, b, key, "after Delete"); err != nil {
 		return err
@@ -364,11 +364,11 @@ func checkDeleteIdempotent(ctx context.Context, b backend.Backend) error {
 	}
 	for i := range 2 {
 		if err := b.Delete(ctx, rec.Key); err != nil {
-			return fmt.Errorf("Delete #%d of a created key: %w (Delete must be idempotent)", i+1, err)
+			return failf("Delete #%d of a created key: %w (Delete must be idempotent)", i+1, err)
 		}
 	}
 	if err := b.Delete(ctx, newKey("delete-never")); err != nil {
-		return fmt.Errorf("Delete of a key never created: %w (want nil)", err)
+		return failf("Delete of a key never created: %w (want nil)", err)
 	}
 	return expectGone(ctx, b, rec.Key, "after Delete twice")
 }
@@ -379,12 +379,12 @@ func checkDeleteRecreate(ctx context.Context, b backend.Backend) error {
 		return err
 	}
 	if err := b.Delete(ctx, key); err != nil {
-		return fmt.Errorf("Delete: %w", err)
+		return failf("Delete: %w", err)
 	}
 	again := newRecord(key, newOwner("new"), []byte("new"))
 	again.Version = 5
 	if _, err := create(ctx, b, again); err != nil {
-		return fmt.Errorf("Create of a deleted key: %w", err)
+		return failf("Create of a deleted key: %w", err)
 	}
 	again.Version = 1
 	return expectStored(ctx, b, again, "after Delete and Create of the same key")
@@ -418,8 +418,8 @@ func checkErrorsDistinct(ctx context.Context, b backend.Backend) error {
 			return err
 		}
 		// Wrapped once more, as a caller would, it still matches.
-		if !errors.Is(fmt.Errorf("caller: %w", c.err), c.want) {
-			return fmt.Errorf("%s: %v does not match %s once wrapped", c.what, c.err, sentinelName(c.want))
+		if !errors.Is(failf("caller: %w", c.err), c.want) {
+			return failf("%s: %v does not match %s once wrapped", c.what, c.err, sentinelName(c.want))
 		}
 	}
 	return nil
@@ -430,10 +430,10 @@ func checkCloseTwice(ctx context.Context, b backend.Backend) error {
 		return err
 	}
 	if err := b.Close(); err != nil {
-		return fmt.Errorf("first Close: %w", err)
+		return failf("first Close: %w", err)
 	}
 	if err := b.Close(); err != nil {
-		return fmt.Errorf("second Close: %w (calling Close more than once is not an error)", err)
+		return failf("second Close: %w (calling Close more than once is not an error)", err)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/sessionkit/sessionkit/backend"
@@ -59,15 +58,15 @@ func checkExpiryAbsolute(ctx context.Context, b backend.Backend) error {
 		err := b.Touch(ctx, rec.Key, next)
 		if errors.Is(err, backend.ErrNotFound) {
 			if end := time.Now(); end.Before(alive.Add(-clockSkew)) {
-				return fmt.Errorf("Touch of a record kept active returned not found %v before its deadline %v: it expired early", alive.Sub(end).Round(time.Millisecond), alive.Round(0))
+				return failf("Touch of a record kept active returned not found %v before its deadline %v: it expired early", alive.Sub(end).Round(time.Millisecond), alive.Round(0))
 			}
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("Touch of an active record: %w", err)
+			return failf("Touch of an active record: %w", err)
 		}
 		if late := start.Sub(abs); late > clockSkew {
-			return fmt.Errorf("Touch that began %v after AbsoluteDeadline succeeded: an active session must still end at its absolute deadline", late.Round(time.Millisecond))
+			return failf("Touch that began %v after AbsoluteDeadline succeeded: an active session must still end at its absolute deadline", late.Round(time.Millisecond))
 		}
 		alive = next
 		got, err := expectLive(ctx, b, rec.Key, alive, "a record kept active by Touch")
@@ -78,7 +77,7 @@ func checkExpiryAbsolute(ctx context.Context, b backend.Backend) error {
 			return err
 		}
 		if got.IdleDeadline.After(got.AbsoluteDeadline.Add(precision)) {
-			return fmt.Errorf("after Touch, Load has IdleDeadline %v after AbsoluteDeadline %v", got.IdleDeadline.Round(0), got.AbsoluteDeadline.Round(0))
+			return failf("after Touch, Load has IdleDeadline %v after AbsoluteDeadline %v", got.IdleDeadline.Round(0), got.AbsoluteDeadline.Round(0))
 		}
 		if err := sleep(ctx, 30*time.Millisecond); err != nil {
 			return err
@@ -131,7 +130,7 @@ func checkExpiryCreateAfter(ctx context.Context, b backend.Backend) error {
 	again := newRecord(rec.Key, newOwner("after"), []byte("after"))
 	again.Version = 3
 	if _, err := create(ctx, b, again); err != nil {
-		return fmt.Errorf("Create of a key whose record expired (only a live record makes ErrExists): %w", err)
+		return failf("Create of a key whose record expired (only a live record makes ErrExists): %w", err)
 	}
 	again.Version = 1
 	return expectStored(ctx, b, again, "after Create over an expired record")
@@ -147,7 +146,7 @@ func checkTouchExtends(ctx context.Context, b backend.Backend) error {
 		if errors.Is(err, backend.ErrNotFound) && !time.Now().Before(rec.IdleDeadline.Add(-clockSkew)) {
 			return nil // too slow to tell
 		}
-		return fmt.Errorf("Touch of a live record: %w", err)
+		return failf("Touch of a live record: %w", err)
 	}
 	if err := sleepUntil(ctx, rec.IdleDeadline.Add(150*time.Millisecond)); err != nil {
 		return err

@@ -3,7 +3,6 @@ package conformance
 import (
 	"bytes"
 	"context"
-	"fmt"
 
 	"github.com/sessionkit/sessionkit/backend"
 )
@@ -36,7 +35,7 @@ func checkIsolationCreateInput(ctx context.Context, b backend.Backend) error {
 	want.Payload = bytes.Clone(p)
 	want.Version = 1
 	if _, err := b.Create(ctx, rec); err != nil {
-		return fmt.Errorf("Create: %w", err)
+		return failf("Create: %w", err)
 	}
 	scribble(p)
 	return expectStored(ctx, b, want, "after the caller changed the slice it passed to Create")
@@ -53,7 +52,7 @@ func checkIsolationUpdateInput(ctx context.Context, b backend.Backend) error {
 	want.Payload = bytes.Clone(p)
 	want.Version++
 	if _, err := b.Update(ctx, rec); err != nil {
-		return fmt.Errorf("Update: %w", err)
+		return failf("Update: %w", err)
 	}
 	scribble(p)
 	return expectStored(ctx, b, want, "after the caller changed the slice it passed to Update")
@@ -79,7 +78,7 @@ func checkIsolationUpdateResult(ctx context.Context, b backend.Backend) error {
 	rec.Payload = isolationPayload()
 	got, err := b.Update(ctx, rec)
 	if err != nil {
-		return fmt.Errorf("Update: %w", err)
+		return failf("Update: %w", err)
 	}
 	scribble(got.Payload)
 	scribbleBeyond(got.Payload)
@@ -104,7 +103,7 @@ func checkIsolationLoadResult(ctx context.Context, b backend.Backend) error {
 	scribble(first.Payload)
 	scribbleBeyond(first.Payload)
 	if err := samePayload(second.Payload, rec.Payload); err != nil {
-		return fmt.Errorf("two Loads share memory: changing the first one's Payload changed the second's: %w", err)
+		return failf("two Loads share memory: changing the first one's Payload changed the second's: %w", err)
 	}
 	return expectStored(ctx, b, rec, "after the caller changed the Payload Load returned")
 }

@@ -48,10 +48,10 @@ func checkKeysHostile(ctx context.Context, b backend.Backend) error {
 		rec := newRecord(k, "", []byte(fmt.Sprintf("record %d", i)))
 		got, err := b.Create(ctx, rec)
 		if err != nil {
-			return fmt.Errorf("Create with key %s: %w (these keys are all distinct)", show(k), err)
+			return failf("Create with key %s: %w (these keys are all distinct)", show(k), err)
 		}
 		if got.Key != k {
-			return fmt.Errorf("Create with key %s returned Key %s", show(k), show(got.Key))
+			return failf("Create with key %s returned Key %s", show(k), show(got.Key))
 		}
 		rec.Version = 1
 		recs[i] = rec
@@ -66,13 +66,13 @@ func checkKeysHostile(ctx context.Context, b backend.Backend) error {
 		rec := recs[i]
 		rec.Payload = append([]byte("updated "), rec.Payload...)
 		if _, err := b.Update(ctx, rec); err != nil {
-			return fmt.Errorf("Update of key %s: %w", show(rec.Key), err)
+			return failf("Update of key %s: %w", show(rec.Key), err)
 		}
 		if err := b.Touch(ctx, rec.Key, time.Now().Add(30*time.Minute)); err != nil {
-			return fmt.Errorf("Touch of key %s: %w", show(rec.Key), err)
+			return failf("Touch of key %s: %w", show(rec.Key), err)
 		}
 		if err := b.Delete(ctx, rec.Key); err != nil {
-			return fmt.Errorf("Delete of key %s: %w", show(rec.Key), err)
+			return failf("Delete of key %s: %w", show(rec.Key), err)
 		}
 	}
 	for i, rec := range recs {
@@ -95,7 +95,7 @@ func checkKeysLong(ctx context.Context, b backend.Backend) error {
 		key := base + strings.Repeat("k", n-len(base))
 		rec, err := create(ctx, b, newRecord(key, "", []byte("long key")))
 		if err != nil {
-			return fmt.Errorf("key of %d bytes: %w", n, err)
+			return failf("key of %d bytes: %w", n, err)
 		}
 		// The same long key with its last byte changed is another key.
 		other := key[:len(key)-1] + "K"
@@ -107,13 +107,13 @@ func checkKeysLong(ctx context.Context, b backend.Backend) error {
 		}
 		rec.Payload = []byte("updated")
 		if rec, err = b.Update(ctx, rec); err != nil {
-			return fmt.Errorf("Update with a key of %d bytes: %w", n, err)
+			return failf("Update with a key of %d bytes: %w", n, err)
 		}
 		if err := b.Touch(ctx, key, time.Now().Add(time.Hour)); err != nil {
-			return fmt.Errorf("Touch with a key of %d bytes: %w", n, err)
+			return failf("Touch with a key of %d bytes: %w", n, err)
 		}
 		if err := b.Delete(ctx, key); err != nil {
-			return fmt.Errorf("Delete with a key of %d bytes: %w", n, err)
+			return failf("Delete with a key of %d bytes: %w", n, err)
 		}
 		if err := expectGone(ctx, b, key, fmt.Sprintf("deleted key of %d bytes", n)); err != nil {
 			return err

@@ -18,7 +18,7 @@ func expectList(ctx context.Context, b backend.Backend, owner string, want []bac
 	idx := b.(backend.OwnerIndex)
 	got, err := idx.ListByOwner(ctx, owner)
 	if err != nil {
-		return fmt.Errorf("%s: ListByOwner(%s): %w", what, show(owner), err)
+		return failf("%s: ListByOwner(%s): %w", what, show(owner), err)
 	}
 	wantByKey := map[string]backend.Record{}
 	for _, r := range want {
@@ -27,27 +27,31 @@ func expectList(ctx context.Context, b backend.Backend, owner string, want []bac
 	seen := map[string]bool{}
 	for _, r := range got {
 		if seen[r.Key] {
-			return fmt.Errorf("%s: ListByOwner(%s) returned key %s twice", what, show(owner), show(r.Key))
+			return failf("%s: ListByOwner(%s) returned key %s twice", what, show(owner), show(r.Key))
 		}
 		seen[r.Key] = true
 		w, ok := wantByKey[r.Key]
 		if !ok {
-			return fmt.Errorf("%s: ListByOwner(%s) returned key %s (Owner %s), which is not a live record of that owner", what, show(owner), show(r.Key), show(r.Owner))
+			return failf("%s: ListByOwner(%s) returned key %s (Owner %s), which is not a live record of that owner", what, show(owner), show(r.Key), show(r.Owner))
 		}
 		if err := sameRecord(r, w); err != nil {
-			return fmt.Errorf("%s: ListByOwner(%s) returned key %s unlike the stored record: %w", what, show(owner), show(r.Key), err)
+			return failf("%s: ListByOwner(%s) returned key %s unlike the stored record: %w", what, show(owner), show(r.Key), err)
 		}
 		loaded, err := b.Load(ctx, r.Key)
 		if err != nil {
-			return fmt.Errorf("%s: ListByOwner(%s) returned key %s, but Load of it: %w", what, show(owner), show(r.Key), err)
+			return failf("%s: ListByOwner(%s) returned key %s, but Load of it: %w", what, show(owner), show(r.Key), err)
 		}
 		if err := sameRecord(loaded, r); err != nil {
-			return fmt.Errorf("%s: ListByOwner(%s) and Load disagree on key %s: %w", what, show(owner), show(r.Key), err)
+			return failf("%s: ListByOwner(%s) and Load disagree on key %s: %w", what, show(owner), show(r.Key), err)
 		}
 	}
 	for _, w := range want {
 		if !seen[w.Key] {
-			return fmt.Errorf("%s: ListByOwner(%s) returned %d records and missed the live record %s", what, show(owner), len(got), show(w.Key))
+			hint := ""
+			if _, err := b.Load(ctx, w.Key); err == nil {
+				hint = wrapperHint
+			}
+			return failf("%s: ListByOwner(%s) returned %d records and missed the live record %s, which Load returns%s", what, show(owner), len(got), show(w.Key), hint)
 		}
 	}
 	return nil
@@ -93,14 +97,14 @@ func checkOwnerEmpty(ctx context.Context, b backend.Backend) error {
 	owner := newOwner("nobody")
 	got, err := b.(backend.OwnerIndex).ListByOwner(ctx, owner)
 	if err != nil {
-		return fmt.Errorf("ListByOwner of an owner without records: %w (want an empty result)", err)
+		return failf("ListByOwner of an owner without records: %w (want an empty result)", err)
 	}
 	if len(got) != 0 {
-		return fmt.Errorf("ListByOwner of an owner without records returned %d records", len(got))
+		return failf("ListByOwner of an owner without records returned %d records", len(got))
 	}
 	n, err := b.(backend.OwnerIndex).DeleteByOwner(ctx, owner)
 	if err != nil || n != 0 {
-		return fmt.Errorf("DeleteByOwner of an owner without records = %d, %v; want 0, nil", n, err)
+		return failf("DeleteByOwner of an owner without records = %d, %v; want 0, nil", n, err)
 	}
 	return nil
 }
@@ -116,7 +120,7 @@ func checkOwnerDeleted(ctx context.Context, b backend.Backend) error {
 	}
 	for len(recs) > 0 {
 		if err := b.Delete(ctx, recs[0].Key); err != nil {
-			return fmt.Errorf("Delete: %w", err)
+			return failf("Delete: %w", err)
 		}
 		recs = recs[1:]
 		if err := expectList(ctx, b, owner, recs, "after Delete of one record"); err != nil {
@@ -137,7 +141,7 @@ func checkOwnerExpired(ctx context.Context, b backend.Backend) error {
 		return err
 	}
 	if _, err := b.(backend.OwnerIndex).ListByOwner(ctx, owner); err != nil {
-		return fmt.Errorf("ListByOwner: %w", err)
+		return failf("ListByOwner: %w", err)
 	}
 	if err := awaitGone(ctx, b, short.Key, short.IdleDeadline, "at the idle deadline"); err != nil {
 		return err
@@ -150,10 +154,10 @@ func checkOwnerExpired(ctx context.Context, b backend.Backend) error {
 	}
 	n, err := b.(backend.OwnerIndex).DeleteByOwner(ctx, owner)
 	if err != nil {
-		return fmt.Errorf("DeleteByOwner: %w", err)
+		return failf("DeleteByOwner: %w", err)
 	}
 	if n != 1 {
-		return fmt.Errorf("DeleteByOwner of an owner with one live and one expired record = %d, want 1 (live records only)", n)
+		return failf("DeleteByOwner of an owner with one live and one expired record = %d, want 1 (live records only)", n)
 	}
 	return expectGone(ctx, b, long.Key, "after DeleteByOwner")
 }
@@ -171,7 +175,7 @@ func checkOwnerFollowsUpdate(ctx context.Context, b backend.Backend) error {
 		from := rec.Owner
 		rec.Owner = to
 		if rec, err = b.Update(ctx, rec); err != nil {
-			return fmt.Errorf("Update of Owner: %w", err)
+			return failf("Update of Owner: %w", err)
 		}
 		if err := expectList(ctx, b, from, nil, "after Update moved the record to another owner, the old owner"); err != nil {
 			return err
@@ -183,7 +187,7 @@ func checkOwnerFollowsUpdate(ctx context.Context, b backend.Backend) error {
 	// A Touch shows in the listing too.
 	idle := time.Now().Add(20 * time.Minute)
 	if err := b.Touch(ctx, rec.Key, idle); err != nil {
-		return fmt.Errorf("Touch: %w", err)
+		return failf("Touch: %w", err)
 	}
 	rec.IdleDeadline = idle
 	return expectList(ctx, b, bob, []backend.Record{rec}, "after Touch")
@@ -200,14 +204,14 @@ func checkOwnerAnonymous(ctx context.Context, b backend.Backend) error {
 	}
 	rec.Owner = user // log in
 	if rec, err = b.Update(ctx, rec); err != nil {
-		return fmt.Errorf("Update of Owner from \"\": %w", err)
+		return failf("Update of Owner from \"\": %w", err)
 	}
 	if err := expectList(ctx, b, user, []backend.Record{rec}, "after Update from \"\" to an owner (log in)"); err != nil {
 		return err
 	}
 	rec.Owner = "" // log out
 	if rec, err = b.Update(ctx, rec); err != nil {
-		return fmt.Errorf("Update of Owner to \"\": %w", err)
+		return failf("Update of Owner to \"\": %w", err)
 	}
 	if err := expectList(ctx, b, user, nil, "after Update from an owner to \"\" (log out)"); err != nil {
 		return err
@@ -216,18 +220,18 @@ func checkOwnerAnonymous(ctx context.Context, b backend.Backend) error {
 	// anonymous and live.
 	anon, err := b.(backend.OwnerIndex).ListByOwner(ctx, "")
 	if err != nil {
-		return fmt.Errorf("ListByOwner(\"\"): %w", err)
+		return failf("ListByOwner(\"\"): %w", err)
 	}
 	for _, r := range anon {
 		if r.Owner != "" {
-			return fmt.Errorf("ListByOwner(\"\") returned key %s of owner %s", show(r.Key), show(r.Owner))
+			return failf("ListByOwner(\"\") returned key %s of owner %s", show(r.Key), show(r.Owner))
 		}
 		loaded, err := b.Load(ctx, r.Key)
 		if err != nil {
-			return fmt.Errorf("ListByOwner(\"\") returned key %s, but Load of it: %w", show(r.Key), err)
+			return failf("ListByOwner(\"\") returned key %s, but Load of it: %w", show(r.Key), err)
 		}
 		if err := sameRecord(loaded, r); err != nil {
-			return fmt.Errorf("ListByOwner(\"\") and Load disagree on key %s: %w", show(r.Key), err)
+			return failf("ListByOwner(\"\") and Load disagree on key %s: %w", show(r.Key), err)
 		}
 	}
 	return nil
@@ -253,20 +257,20 @@ func checkOwnerDeleteByOwner(ctx context.Context, b backend.Backend) error {
 	}
 	// One of a's records is deleted, one moves to bob.
 	if err := b.Delete(ctx, as[3].Key); err != nil {
-		return fmt.Errorf("Delete: %w", err)
+		return failf("Delete: %w", err)
 	}
 	moved := as[4]
 	moved.Owner = bob
 	if moved, err = b.Update(ctx, moved); err != nil {
-		return fmt.Errorf("Update of Owner: %w", err)
+		return failf("Update of Owner: %w", err)
 	}
 	bs = append(bs, moved)
 	n, err := b.(backend.OwnerIndex).DeleteByOwner(ctx, a)
 	if err != nil {
-		return fmt.Errorf("DeleteByOwner: %w", err)
+		return failf("DeleteByOwner: %w", err)
 	}
 	if n != 3 {
-		return fmt.Errorf("DeleteByOwner of an owner with 3 live records (one more deleted, one moved away) = %d, want 3", n)
+		return failf("DeleteByOwner of an owner with 3 live records (one more deleted, one moved away) = %d, want 3", n)
 	}
 	for _, r := range as[:3] {
 		if err := expectGone(ctx, b, r.Key, "after DeleteByOwner"); err != nil {
@@ -285,7 +289,7 @@ func checkOwnerDeleteByOwner(ctx context.Context, b backend.Backend) error {
 		return err
 	}
 	if n, err := b.(backend.OwnerIndex).DeleteByOwner(ctx, a); err != nil || n != 0 {
-		return fmt.Errorf("second DeleteByOwner = %d, %v; want 0, nil", n, err)
+		return failf("second DeleteByOwner = %d, %v; want 0, nil", n, err)
 	}
 	return nil
 }
@@ -296,7 +300,7 @@ func checkOwnerHostile(ctx context.Context, b backend.Backend) error {
 	for i, o := range owners {
 		rec, err := create(ctx, b, newRecord(newKey("hostile-owner"), o, []byte(o)))
 		if err != nil {
-			return fmt.Errorf("owner %s: %w", show(o), err)
+			return failf("owner %s: %w", show(o), err)
 		}
 		recs[i] = rec
 	}
@@ -308,7 +312,7 @@ func checkOwnerHostile(ctx context.Context, b backend.Backend) error {
 	for i := 0; i < len(owners); i += 2 {
 		n, err := b.(backend.OwnerIndex).DeleteByOwner(ctx, owners[i])
 		if err != nil || n != 1 {
-			return fmt.Errorf("DeleteByOwner(%s) of an owner with one record = %d, %v; want 1, nil", show(owners[i]), n, err)
+			return failf("DeleteByOwner(%s) of an owner with one record = %d, %v; want 1, nil", show(owners[i]), n, err)
 		}
 	}
 	for i, o := range owners {
@@ -331,7 +335,7 @@ func checkOwnerIsolation(ctx context.Context, b backend.Backend) error {
 	}
 	got, err := b.(backend.OwnerIndex).ListByOwner(ctx, owner)
 	if err != nil {
-		return fmt.Errorf("ListByOwner: %w", err)
+		return failf("ListByOwner: %w", err)
 	}
 	for i := range recs {
 		recs[i].Payload = bytes.Clone(recs[i].Payload) // our own copies

@@ -59,7 +59,7 @@ func checkOwnerCreateListRace(ctx context.Context, b backend.Backend) error {
 				default:
 				}
 				if _, err := idx.ListByOwner(ctx, owner); err != nil {
-					return fmt.Errorf("ListByOwner while records are created: %w", err)
+					return failf("ListByOwner while records are created: %w", err)
 				}
 			}
 		})
@@ -75,25 +75,25 @@ func checkOwnerCreateListRace(ctx context.Context, b backend.Backend) error {
 	}
 	got, err := idx.ListByOwner(ctx, owner)
 	if err != nil {
-		return fmt.Errorf("ListByOwner after the race: %w", err)
+		return failf("ListByOwner after the race: %w", err)
 	}
 	if len(got) != len(created) {
-		return fmt.Errorf("after %d Creates raced with ListByOwner of their owner, a quiet ListByOwner returns %d records: the index lost %d live records", len(created), len(got), len(created)-len(got))
+		return failf("after %d Creates raced with ListByOwner of their owner, a quiet ListByOwner returns %d records: the index lost %d live records", len(created), len(got), len(created)-len(got))
 	}
 	n, err := idx.DeleteByOwner(ctx, owner)
 	if err != nil {
-		return fmt.Errorf("DeleteByOwner after the race: %w", err)
+		return failf("DeleteByOwner after the race: %w", err)
 	}
 	alive := 0
 	for _, k := range created {
 		if _, err := b.Load(ctx, k); err == nil {
 			alive++
 		} else if !errors.Is(err, backend.ErrNotFound) {
-			return fmt.Errorf("Load after DeleteByOwner: %w", err)
+			return failf("Load after DeleteByOwner: %w", err)
 		}
 	}
 	if alive > 0 || n != len(created) {
-		return fmt.Errorf("DeleteByOwner after %d Creates raced with ListByOwner reported %d and left %d records alive", len(created), n, alive)
+		return failf("DeleteByOwner after %d Creates raced with ListByOwner reported %d and left %d records alive", len(created), n, alive)
 	}
 	return nil
 }
@@ -129,7 +129,7 @@ func checkOwnerRekeyDeleteRace(ctx context.Context, b backend.Backend) error {
 				for i := g; i < len(recs); i += rekeyers {
 					_, err := rk.Rekey(rctx, recs[i], newKeys[i])
 					if err != nil && !errors.Is(err, backend.ErrNotFound) {
-						return fmt.Errorf("Rekey racing DeleteByOwner: %w (want success or ErrNotFound)", err)
+						return failf("Rekey racing DeleteByOwner: %w (want success or ErrNotFound)", err)
 					}
 					results[i] = err
 				}
@@ -141,7 +141,7 @@ func checkOwnerRekeyDeleteRace(ctx context.Context, b backend.Backend) error {
 			<-start
 			var err error
 			if deleted, err = idx.DeleteByOwner(rctx, owner); err != nil {
-				return fmt.Errorf("DeleteByOwner racing Rekey: %w", err)
+				return failf("DeleteByOwner racing Rekey: %w", err)
 			}
 			return nil
 		})
@@ -158,15 +158,15 @@ func checkOwnerRekeyDeleteRace(ctx context.Context, b backend.Backend) error {
 			for _, k := range []string{r.Key, newKeys[i]} {
 				_, err := b.Load(ctx, k)
 				if err == nil {
-					return fmt.Errorf("round %d: record %s is alive after its Rekey (to %s, which returned %v) raced with DeleteByOwner of its owner (which reported %d of %d) and both returned", round, show(k), show(newKeys[i]), results[i], deleted, perRound)
+					return failf("round %d: record %s is alive after its Rekey (to %s, which returned %v) raced with DeleteByOwner of its owner (which reported %d of %d) and both returned", round, show(k), show(newKeys[i]), results[i], deleted, perRound)
 				}
 				if !errors.Is(err, backend.ErrNotFound) {
-					return fmt.Errorf("Load after the race: %w", err)
+					return failf("Load after the race: %w", err)
 				}
 			}
 		}
 		if got, err := idx.ListByOwner(ctx, owner); err != nil || len(got) != 0 {
-			return fmt.Errorf("round %d: ListByOwner after the race = %d records, %v; want none", round, len(got), err)
+			return failf("round %d: ListByOwner after the race = %d records, %v; want none", round, len(got), err)
 		}
 	}
 	return nil

@@ -3,7 +3,6 @@ package conformance
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/sessionkit/sessionkit/backend"
@@ -18,7 +17,7 @@ func checkRekeyMoves(ctx context.Context, b backend.Backend) error {
 	}
 	rec.Payload = []byte("v2")
 	if rec, err = b.Update(ctx, rec); err != nil {
-		return fmt.Errorf("Update: %w", err)
+		return failf("Update: %w", err)
 	}
 	// Rekey writes rec as it is now: a new owner and payload (a login).
 	p := []byte("as it is now")
@@ -30,11 +29,16 @@ func checkRekeyMoves(ctx context.Context, b backend.Backend) error {
 	want.Version = 1
 	want.Payload = []byte("as it is now")
 	got, err := b.(backend.Rekeyer).Rekey(ctx, rec, target)
+	if errors.Is(err, backend.ErrNotFound) {
+		if _, lerr := b.Load(ctx, rec.Key); lerr == nil {
+			return failf("Rekey of a record that Load returns: %w%s", err, wrapperHint)
+		}
+	}
 	if err != nil {
-		return fmt.Errorf("Rekey with the current version: %w", err)
+		return failf("Rekey with the current version: %w", err)
 	}
 	if err := sameRecord(got, want); err != nil {
-		return fmt.Errorf("Rekey returned (the record passed in, under the new key, at version 1): %w", err)
+		return failf("Rekey returned (the record passed in, under the new key, at version 1): %w", err)
 	}
 	scribble(p)
 	scribble(got.Payload)
@@ -59,7 +63,7 @@ func checkRekeyConflict(ctx context.Context, b backend.Backend) error {
 	v2 := v1
 	v2.Payload = []byte("v2")
 	if v2, err = b.Update(ctx, v2); err != nil {
-		return fmt.Errorf("Update: %w", err)
+		return failf("Update: %w", err)
 	}
 	target := newKey("rekey-conflict-new")
 	_, err = b.(backend.Rekeyer).Rekey(ctx, v1, target)
@@ -119,7 +123,7 @@ func checkRekeyConcurrent(ctx context.Context, b backend.Backend) error {
 		wg.Go(func() {
 			defer func() {
 				if r := recover(); r != nil {
-					errs[i] = fmt.Errorf("panic: %v", r)
+					errs[i] = failf("panic: %v", r)
 				}
 			}()
 			<-start
@@ -132,22 +136,22 @@ func checkRekeyConcurrent(ctx context.Context, b backend.Backend) error {
 	for i, err := range errs {
 		if err == nil {
 			if winner >= 0 {
-				return fmt.Errorf("%d concurrent Rekeys of one record to different keys: #%d and #%d both succeeded, want exactly one", racers, winner, i)
+				return failf("%d concurrent Rekeys of one record to different keys: #%d and #%d both succeeded, want exactly one", racers, winner, i)
 			}
 			winner = i
 			continue
 		}
 		if !errors.Is(err, backend.ErrNotFound) && !errors.Is(err, backend.ErrConflict) {
-			return fmt.Errorf("Rekey #%d losing a race: %v, want an error matching backend.ErrNotFound or backend.ErrConflict", i, err)
+			return failf("Rekey #%d losing a race: %v, want an error matching backend.ErrNotFound or backend.ErrConflict", i, err)
 		}
 	}
 	if winner < 0 {
-		return fmt.Errorf("%d concurrent Rekeys of one record all failed, want exactly one to succeed", racers)
+		return failf("%d concurrent Rekeys of one record all failed, want exactly one to succeed", racers)
 	}
 	for i, k := range targets {
 		if i == winner {
 			if _, err := load(ctx, b, k); err != nil {
-				return fmt.Errorf("the new key of the successful Rekey: %w", err)
+				return failf("the new key of the successful Rekey: %w", err)
 			}
 			continue
 		}
@@ -166,7 +170,7 @@ func checkRekeyOwner(ctx context.Context, b backend.Backend) error {
 	}
 	got, err := b.(backend.Rekeyer).Rekey(ctx, rec, newKey("rekey-owned-new"))
 	if err != nil {
-		return fmt.Errorf("Rekey: %w", err)
+		return failf("Rekey: %w", err)
 	}
 	if err := expectList(ctx, b, owner, []backend.Record{got}, "after Rekey"); err != nil {
 		return err
@@ -176,7 +180,7 @@ func checkRekeyOwner(ctx context.Context, b backend.Backend) error {
 	moved := got
 	moved.Owner = user
 	if moved, err = b.(backend.Rekeyer).Rekey(ctx, moved, newKey("rekey-owned-login")); err != nil {
-		return fmt.Errorf("Rekey with a new Owner: %w", err)
+		return failf("Rekey with a new Owner: %w", err)
 	}
 	if err := expectList(ctx, b, owner, nil, "the old owner after Rekey with a new Owner"); err != nil {
 		return err

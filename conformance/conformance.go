@@ -100,7 +100,7 @@ func Run(t *testing.T, newBackend Factory) {
 						t.Skipf("%T does not implement backend.%s: capability absent, case skipped", b, m)
 					}
 					if err := runCase(t.Context(), c, b, caseTimeout); err != nil {
-						t.Errorf("%s: %v\ncontract: %s", c.name, err, c.rule)
+						t.Errorf("%s: %s\ncontract: %s", c.name, located(err), c.rule)
 					}
 				}
 				if c.slow {

@@ -63,7 +63,14 @@
 //     DeleteByOwner racing Rekeys of its owner's records leaves none alive.
 //   - Fresh (backend.FreshLoader): LoadFresh sees every completed write.
 //   - Errors: each condition matches its sentinel with errors.Is, and no
-//     other sentinel; wrapping is fine.
+//     other sentinel; wrapping is fine. ErrNotDurable comes only with a
+//     write that was applied, and with the stored record.
+//   - Manager: session.Manager over the backend under test: the whole
+//     lifecycle (Create, Get, Save, Update, Renew retires the old ID,
+//     Destroy, DestroyByOwner), 2 Managers × 50 goroutines × 20 Updates
+//     ending at exactly 2000, a corrupt stored payload is ErrCorrupt, an
+//     ErrNotDurable write is a done write, and no session ID ever reaches
+//     the backend.
 //   - Context: with a context already cancelled or past its deadline every
 //     method returns an error matching context.Canceled or
 //     context.DeadlineExceeded with errors.Is, and not a sentinel such as
@@ -73,7 +80,11 @@
 //   - Close: calling it twice is not an error. It runs last.
 //
 // Cases that need a capability the backend lacks are skipped, with a
-// message naming the capability.
+// message naming the capability. A failure names the case, the file and
+// line of the check that failed, and the rule. A backend that wraps
+// another by embedding it must wrap the capability methods too (they are
+// promoted and bypass the wrapper); the owner and rekey cases say so when
+// a capability method misses a record that Load returns.
 //
 // # Selecting cases
 //

@@ -68,12 +68,12 @@ func show(s string) string {
 func create(ctx context.Context, b backend.Backend, rec backend.Record) (backend.Record, error) {
 	got, err := b.Create(ctx, rec)
 	if err != nil {
-		return got, fmt.Errorf("Create(%s): %w", show(rec.Key), err)
+		return got, failf("Create(%s): %w", show(rec.Key), err)
 	}
 	want := rec
 	want.Version = 1
 	if err := sameRecord(got, want); err != nil {
-		return got, fmt.Errorf("Create(%s) returned a record unlike the one passed in: %w", show(rec.Key), err)
+		return got, failf("Create(%s) returned a record unlike the one passed in: %w", show(rec.Key), err)
 	}
 	return got, nil
 }
@@ -82,10 +82,10 @@ func create(ctx context.Context, b backend.Backend, rec backend.Record) (backend
 func load(ctx context.Context, b backend.Backend, key string) (backend.Record, error) {
 	rec, err := b.Load(ctx, key)
 	if err != nil {
-		return rec, fmt.Errorf("Load(%s) of a live record: %w", show(key), err)
+		return rec, failf("Load(%s) of a live record: %w", show(key), err)
 	}
 	if rec.Key != key {
-		return rec, fmt.Errorf("Load(%s) returned a record with Key %s", show(key), show(rec.Key))
+		return rec, failf("Load(%s) returned a record with Key %s", show(key), show(rec.Key))
 	}
 	return rec, nil
 }
@@ -94,10 +94,10 @@ func load(ctx context.Context, b backend.Backend, key string) (backend.Record, e
 func expectStored(ctx context.Context, b backend.Backend, want backend.Record, what string) error {
 	got, err := load(ctx, b, want.Key)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return failf("%s: %w", what, err)
 	}
 	if err := sameRecord(got, want); err != nil {
-		return fmt.Errorf("%s: Load(%s): %w", what, show(want.Key), err)
+		return failf("%s: Load(%s): %w", what, show(want.Key), err)
 	}
 	return nil
 }
@@ -156,11 +156,11 @@ func samePayload(got, want []byte) error {
 		return nil
 	}
 	if len(got) != len(want) {
-		return fmt.Errorf("Payload has %d bytes, want %d", len(got), len(want))
+		return failf("Payload has %d bytes, want %d", len(got), len(want))
 	}
 	for i := range got {
 		if got[i] != want[i] {
-			return fmt.Errorf("Payload differs at byte %d of %d: %#02x, want %#02x", i, len(got), got[i], want[i])
+			return failf("Payload differs at byte %d of %d: %#02x, want %#02x", i, len(got), got[i], want[i])
 		}
 	}
 	return nil
@@ -175,6 +175,7 @@ var sentinels = []struct {
 	{backend.ErrExists, "backend.ErrExists"},
 	{backend.ErrConflict, "backend.ErrConflict"},
 	{backend.ErrUnavailable, "backend.ErrUnavailable"},
+	{backend.ErrNotDurable, "backend.ErrNotDurable"},
 }
 
 func sentinelName(err error) string {
@@ -191,14 +192,14 @@ func sentinelName(err error) string {
 // would send a caller down the wrong path.
 func wantErr(err, want error, what string) error {
 	if err == nil {
-		return fmt.Errorf("%s: got no error, want one matching %s", what, sentinelName(want))
+		return failf("%s: got no error, want one matching %s", what, sentinelName(want))
 	}
 	if !errors.Is(err, want) {
-		return fmt.Errorf("%s: got error %q (%T), want one matching %s with errors.Is", what, err, err, sentinelName(want))
+		return failf("%s: got error %q (%T), want one matching %s with errors.Is", what, err, err, sentinelName(want))
 	}
 	for _, s := range sentinels {
 		if s.err != want && errors.Is(err, s.err) {
-			return fmt.Errorf("%s: error %q matches %s and also %s", what, err, sentinelName(want), s.name)
+			return failf("%s: error %q matches %s and also %s", what, err, sentinelName(want), s.name)
 		}
 	}
 	return nil
@@ -237,12 +238,12 @@ func expectLive(ctx context.Context, b backend.Backend, key string, deadline tim
 	end := time.Now()
 	if errors.Is(err, backend.ErrNotFound) {
 		if end.Before(deadline.Add(-clockSkew)) {
-			return rec, fmt.Errorf("%s: Load(%s) = not found %v before the deadline: the record expired early (%v)", what, show(key), deadline.Sub(end).Round(time.Millisecond), err)
+			return rec, failf("%s: Load(%s) = not found %v before the deadline: the record expired early (%v)", what, show(key), deadline.Sub(end).Round(time.Millisecond), err)
 		}
 		return rec, errTooLate
 	}
 	if err != nil {
-		return rec, fmt.Errorf("%s: Load(%s): %w", what, show(key), err)
+		return rec, failf("%s: Load(%s): %w", what, show(key), err)
 	}
 	return rec, nil
 }
@@ -258,7 +259,7 @@ func awaitGone(ctx context.Context, b backend.Backend, key string, deadline time
 		end := time.Now()
 		if errors.Is(err, backend.ErrNotFound) {
 			if end.Before(deadline.Add(-clockSkew)) {
-				return fmt.Errorf("%s: Load(%s) = not found %v before the deadline: the record expired early", what, show(key), deadline.Sub(end).Round(time.Millisecond))
+				return failf("%s: Load(%s) = not found %v before the deadline: the record expired early", what, show(key), deadline.Sub(end).Round(time.Millisecond))
 			}
 			if err := sleep(ctx, pollEvery); err != nil {
 				return err
@@ -267,10 +268,10 @@ func awaitGone(ctx context.Context, b backend.Backend, key string, deadline time
 			return wantErr(err, backend.ErrNotFound, what+": Load("+show(key)+") again after the record expired")
 		}
 		if err != nil {
-			return fmt.Errorf("%s: Load(%s) while waiting for expiry: %w", what, show(key), err)
+			return failf("%s: Load(%s) while waiting for expiry: %w", what, show(key), err)
 		}
 		if late := start.Sub(deadline); late > clockSkew {
-			return fmt.Errorf("%s: Load(%s) that began %v after the deadline %v still returned the record (IdleDeadline %v, AbsoluteDeadline %v)",
+			return failf("%s: Load(%s) that began %v after the deadline %v still returned the record (IdleDeadline %v, AbsoluteDeadline %v)",
 				what, show(key), late.Round(time.Millisecond), deadline.Round(0), rec.IdleDeadline.Round(0), rec.AbsoluteDeadline.Round(0))
 		}
 		if err := sleep(ctx, min(pollEvery, time.Until(deadline.Add(clockSkew))+time.Millisecond)); err != nil {

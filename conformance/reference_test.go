@@ -62,6 +62,8 @@ const (
 	flawCreateRace                                 // Create checks and writes in two steps
 	flawUpdateRace                                 // Update compares and writes in two steps
 	flawHangs                                      // Load blocks, ignoring its context
+	flawNotDurableUnapplied                        // Update reports ErrNotDurable and writes nothing
+	flawDeleteByOwnerOneRound                      // DeleteByOwner deletes a snapshot of the index, once
 )
 
 func newRef(tb testing.TB, flaws flaw) *refBackend {
@@ -231,6 +233,10 @@ func (r *refBackend) Update(ctx context.Context, rec backend.Record) (backend.Re
 		}
 		cur = rec
 	}
+	if r.has(flawNotDurableUnapplied) && cur.Version == rec.Version {
+		rec.Version++
+		return rec, errors.Join(backend.ErrNotDurable, errors.New("reference: not written"))
+	}
 	if cur.Version != rec.Version && !r.has(flawNoCAS) {
 		return backend.Record{}, r.err(backend.ErrConflict)
 	}
@@ -320,6 +326,9 @@ func (r *refBackend) DeleteByOwner(ctx context.Context, owner string) (int, erro
 	if err := r.ctxErr(ctx); err != nil {
 		return 0, err
 	}
+	if r.has(flawDeleteByOwnerOneRound) {
+		return r.deleteSnapshot(owner)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
@@ -335,6 +344,29 @@ func (r *refBackend) DeleteByOwner(ctx context.Context, owner string) (int, erro
 		r.remove(k)
 	}
 	delete(r.owners, owner)
+	return n, nil
+}
+
+// deleteSnapshot is DeleteByOwner as a store without atomic owner
+// operations might write it: read the index, then delete what it listed,
+// without looking again.
+func (r *refBackend) deleteSnapshot(owner string) (int, error) {
+	r.mu.Lock()
+	var keys []string
+	for k := range r.owners[owner] {
+		keys = append(keys, k)
+	}
+	r.mu.Unlock()
+	time.Sleep(time.Millisecond)
+	n := 0
+	for _, k := range keys {
+		r.mu.Lock()
+		if rec, ok := r.live(k); ok && rec.Owner == owner {
+			r.remove(k)
+			n++
+		}
+		r.mu.Unlock()
+	}
 	return n, nil
 }
 

@@ -44,12 +44,14 @@ var brokenBackends = []struct {
 	{"TruncatesKeysAtNUL", flawTruncatesAtNUL, []string{"Keys/Hostile"}},
 	{"FoldsKeyCase", flawFoldsCase, []string{"Keys/Hostile"}},
 	{"SecondPrecision", flawSecondPrecision, []string{"Create/Fields"}},
-	{"RekeyKeepsOld", flawRekeyKeepsOld, []string{"Rekey/Moves"}},
+	{"RekeyKeepsOld", flawRekeyKeepsOld, []string{"Rekey/Moves", "Manager/Lifecycle"}},
 	{"ListsExpired", flawListsExpired, []string{"Owner/Expired"}},
 	{"DeleteByOwnerCountsExpired", flawDeleteByOwnerCountsAll, []string{"Owner/Expired"}},
 	{"TouchResurrects", flawTouchResurrects, []string{"Expiry/NoResurrection"}},
 	{"CreateRace", flawCreateRace, []string{"Create/Concurrent"}},
-	{"UpdateRace", flawUpdateRace, []string{"Update/Concurrent"}},
+	{"UpdateRace", flawUpdateRace, []string{"Update/Concurrent", "Manager/ConcurrentUpdate"}},
+	{"NotDurableUnapplied", flawNotDurableUnapplied, []string{"Errors/NotDurable", "Manager/Lifecycle"}},
+	{"DeleteByOwnerOneRound", flawDeleteByOwnerOneRound, []string{"Rekey/DeleteByOwnerRace"}},
 }
 
 func TestBrokenBackendsAreCaught(t *testing.T) {
@@ -291,6 +293,24 @@ func TestBrokenCodecsAreCaught(t *testing.T) {
 	for _, cc := range codecCases() {
 		if err := runCodecCase(cc, jsonBase{}); err != nil {
 			t.Errorf("%s failed for a correct JSON codec: %v", cc.name, err)
+		}
+	}
+}
+
+// TestFailuresPointAtTheCheck: a failure names the line of the check that
+// failed, not the helper that noticed it.
+func TestFailuresPointAtTheCheck(t *testing.T) {
+	t.Parallel()
+	for _, c := range cases() {
+		if c.name != "Update/CAS" {
+			continue
+		}
+		err := runCase(t.Context(), c, newRef(t, flawNoCAS), 10*time.Second)
+		if err == nil {
+			t.Fatal("Update/CAS passed against a backend without compare-and-swap")
+		}
+		if msg := located(err); !strings.HasPrefix(msg, "check_crud.go:") {
+			t.Errorf("failure of Update/CAS reads %q, want it to begin with the check's file and line", msg)
 		}
 	}
 }
