@@ -23,9 +23,10 @@
 // Records are spread over shards by a hash of their key; each shard has its
 // own read-write lock and there is no global lock, so readers never wait
 // for each other and a writer holds up only the keys of its own shard. A
-// record is never returned at or past one of its deadlines: every operation checks the deadlines against the clock (see
-// WithClock). A background janitor (see WithJanitorInterval) removes expired
-// records, so memory does not grow with sessions nobody comes back for.
+// record is never returned at or past one of its deadlines: every
+// operation checks the deadlines against the clock (see WithClock). A
+// background janitor (see WithJanitorInterval) removes expired records, so
+// memory does not grow with sessions nobody comes back for.
 //
 // Payloads are copied on the way in and on the way out: a caller can never
 // modify stored bytes or see another caller's slice.

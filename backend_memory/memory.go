@@ -287,8 +287,8 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 }
 
 // Touch sets the idle deadline of the live record under key to
-// idleDeadline and leaves its version alone. It returns an error matching backend.ErrNotFound if no live
-// record has the key.
+// idleDeadline and leaves its version alone. It returns an error matching
+// backend.ErrNotFound if no live record has the key.
 func (b *Backend) Touch(ctx context.Context, key string, idleDeadline time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return ctxError("touch", err)

@@ -15,8 +15,9 @@ import (
 // Factory returns a fresh, empty backend each time it is called. It
 // registers whatever cleanup the backend needs (Close, dropping a database)
 // with tb.Cleanup. Run calls it once per case, concurrently for the cases
-// that wait on real deadlines, so it must be safe for concurrent use. Backends that share one store are fine as long as the factory does
-// not empty that store: every case uses its own random keys and owners.
+// that wait on real deadlines, so it must be safe for concurrent use.
+// Backends that share one store are fine as long as the factory does not
+// empty that store: every case uses its own random keys and owners.
 type Factory func(tb testing.TB) backend.Backend
 
 // caseTimeout bounds one case: Run gives each check a context with this
