@@ -71,6 +71,10 @@ var (
 	// the error also wraps the cause. The operation may or may not have been
 	// applied.
 	ErrUnavailable = errors.New("backend: store unavailable")
+	// ErrCorrupt means what is stored under the key cannot be read: a
+	// record this backend did not write, a truncated or foreign value, a
+	// payload no codec can decode. session.ErrCorrupt is the same value.
+	ErrCorrupt = errors.New("backend: corrupt record")
 	// ErrNotDurable means the write was applied, but not confirmed as
 	// durable as the backend was asked to make it (for example, too few
 	// replicas acknowledged it in time): a failover may still lose it. The

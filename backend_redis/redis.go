@@ -30,8 +30,9 @@ var (
 	ErrNotReplicated error = notReplicated{}
 	// ErrCorruptRecord means a session key holds a value this package did
 	// not write (or a newer format): a bad header, lengths beyond the
-	// value, a different key, or a value that is not a string.
-	ErrCorruptRecord = errors.New("redisbackend: corrupt record")
+	// value, a different key, or a value that is not a string. It matches
+	// backend.ErrCorrupt (and so session.ErrCorrupt) too.
+	ErrCorruptRecord = fmt.Errorf("redisbackend: %w", backend.ErrCorrupt)
 	// ErrClosed is returned by every method except Close after Close. It
 	// matches backend.ErrUnavailable too.
 	ErrClosed = errors.New("redisbackend: closed")

@@ -353,8 +353,8 @@ func testCorrupt(t *testing.T, srv *redistest.Server, client rueidis.Client) {
 		srv.Do(t, "SET", rk, garbage)
 		time.Sleep(2 * time.Millisecond) // past the write guard: exercise the cached path too
 		for _, load := range []func(context.Context, string) (backend.Record, error){b.Load, b.LoadFresh} {
-			if _, err := load(ctx, key); !errors.Is(err, redisbackend.ErrCorruptRecord) {
-				t.Errorf("garbage %q: Load = %v, want ErrCorruptRecord", garbage, err)
+			if _, err := load(ctx, key); !errors.Is(err, redisbackend.ErrCorruptRecord) || !errors.Is(err, session.ErrCorrupt) {
+				t.Errorf("garbage %q: Load = %v, want ErrCorruptRecord, matching session.ErrCorrupt", garbage, err)
 			}
 		}
 		if _, err := b.Update(ctx, rec); !errors.Is(err, redisbackend.ErrCorruptRecord) && len(garbage) < 41 {

@@ -176,6 +176,7 @@ var sentinels = []struct {
 	{backend.ErrConflict, "backend.ErrConflict"},
 	{backend.ErrUnavailable, "backend.ErrUnavailable"},
 	{backend.ErrNotDurable, "backend.ErrNotDurable"},
+	{backend.ErrCorrupt, "backend.ErrCorrupt"},
 }
 
 func sentinelName(err error) string {

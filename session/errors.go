@@ -25,9 +25,11 @@ var (
 	// ErrTooLarge means the encoded session data exceeds the Manager's
 	// maximum payload size; nothing was written.
 	ErrTooLarge = errors.New("session: payload too large")
-	// ErrCorrupt means a stored payload could not be decoded: it is
-	// truncated, garbage, or written by a codec this Manager does not know.
-	ErrCorrupt = errors.New("session: corrupt payload")
+	// ErrCorrupt means a stored session could not be read: its payload is
+	// truncated, garbage, or written by a codec this Manager does not know,
+	// or the backend found a record it cannot read. It is
+	// backend.ErrCorrupt.
+	ErrCorrupt = backend.ErrCorrupt
 	// ErrUnsupported means the backend lacks a capability the call needs,
 	// such as backend.OwnerIndex. It matches errors.ErrUnsupported too.
 	ErrUnsupported = fmt.Errorf("session: backend lacks this capability: %w", errors.ErrUnsupported)
