@@ -76,11 +76,16 @@ func (mw *Middleware[T]) newCookie(id string, absolute time.Time) *http.Cookie {
 	return c
 }
 
-// expiredCookie is the cookie that makes the client forget its session ID.
+// expiredCookie is the cookie that makes the client forget its session ID:
+// an empty value (which requestIDs skips) that lives one second. It is not
+// a deletion (Max-Age=0) because Chromium keeps a page sent with
+// Cache-Control: no-store in its back/forward cache when a cookie is
+// deleted, and evicts it only when a cookie is set (seen with Chromium 156
+// in December 2026, cmd/sessiondemo/browser_test.go): after a logout that
+// deletes the cookie, Back shows the logged-in page again.
 func (mw *Middleware[T]) expiredCookie() *http.Cookie {
 	c := mw.baseCookie()
-	c.MaxAge = -1 // Max-Age=0
-	c.Expires = time.Unix(0, 0)
+	c.MaxAge = 1
 	return c
 }
 

@@ -95,7 +95,7 @@
 // store when it is due (see session.WithTouchInterval), and the cookie
 // expires with the absolute deadline, which never moves. So the cookie is
 // sent only when the ID changes: on the first store of a new session, on
-// Login, and (expired) on Logout.
+// Login, and (emptied) on Logout.
 //
 // # Cookie
 //
@@ -103,8 +103,11 @@
 // name "session" (WithCookieName), no Domain, so host-only (WithDomain),
 // Path=/ (WithPath), HttpOnly (always), Secure (WithSecure),
 // SameSite=Lax (WithSameSite), and persistent: Expires and Max-Age at the
-// session's absolute deadline (WithPersistent). An unknown, expired or
-// malformed cookie is no error: the request gets a new session.
+// session's absolute deadline (WithPersistent). Logout replaces the cookie
+// with an empty one that lives a second, rather than deleting it: Chromium
+// evicts a logged-in page from its back/forward cache when a cookie is set,
+// not when one is deleted. An unknown, expired or malformed cookie is no
+// error: the request gets a new session.
 //
 // # APIs and mobile clients
 //
