@@ -136,6 +136,8 @@ type indexEntry struct {
 }
 
 // snapshot drops the entries whose score has passed and returns the rest.
+// An index of the wrong type is reset, and reported as an error matching
+// ErrCorruptRecord: the sessions it indexed cannot be found.
 func (x ownerIndex) snapshot(ctx context.Context, op string) ([]indexEntry, error) {
 	b := x.b
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
@@ -405,12 +407,27 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // node, so leases are set and judged by one clock; scores are absolute
 // deadlines by the application's clock, passed in. Numbers are formatted
 // with %.0f: Lua would print large ones in exponent notation.
+//
+// An index key of another type than the protocol writes (something else
+// wrote there) is of no use to anyone: luaIndexBroken deletes both keys,
+// so that writes and "log out everywhere" go on working. The snapshot
+// then reports it, since sessions indexed before cannot be found.
+const luaIndexBroken = `
+local function broken()
+  local z, w = redis.call('TYPE', KEYS[1]).ok, redis.call('TYPE', KEYS[2]).ok
+  if (z ~= 'zset' and z ~= 'none') or (w ~= 'hash' and w ~= 'none') then
+    redis.call('DEL', KEYS[1], KEYS[2])
+    return z .. '/' .. w
+  end
+end
+`
 
 // claimScript: KEYS[1] index, KEYS[2] claims; ARGV[1] session hash,
 // ARGV[2] score (unix ms), ARGV[3] lease (ms). It adds the entry (never
 // lowering its score), gives it a new generation, counts one more writer
 // and keeps both keys alive until the last score.
-var claimScript = newScript(`
+var claimScript = newScript(luaIndexBroken + `
+broken()
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local h = ARGV[1]
@@ -446,7 +463,11 @@ return 1
 // snapshotScript: KEYS[1] index, KEYS[2] claims; ARGV[1] now (unix ms,
 // application clock). It drops the entries whose score is not after now
 // and returns the others as triples: hash, generation, 1 if pending.
-var snapshotScript = newScript(`
+var snapshotScript = newScript(luaIndexBroken + `
+local b = broken()
+if b then
+  return redis.error_reply('SKBROKENINDEX the owner index held ' .. b .. ' instead of zset/hash; it was reset')
+end
 for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
   redis.call('HDEL', KEYS[2], h, 'p' .. h, 'l' .. h)
 end
@@ -468,7 +489,8 @@ return out
 // pruneScript: KEYS[1] index, KEYS[2] claims; ARGV pairs of session hash
 // and the generation a snapshot saw. It removes each entry whose
 // generation is unchanged, and the claims key with the last entry.
-var pruneScript = newScript(`
+var pruneScript = newScript(luaIndexBroken + `
+if broken() then return 0 end
 local n = 0
 for i = 1, #ARGV, 2 do
   local h = ARGV[i]

@@ -176,7 +176,8 @@ func (b *Backend) fail(ctx context.Context, op string, err error) error {
 		err = errors.New("no reply")
 	}
 	if re, ok := rueidis.IsRedisErr(err); ok {
-		if msg := re.Error(); strings.HasPrefix(msg, "SKCORRUPT") || strings.HasPrefix(msg, "WRONGTYPE") {
+		if msg := re.Error(); strings.HasPrefix(msg, "SKCORRUPT") || strings.HasPrefix(msg, "WRONGTYPE") ||
+			strings.HasPrefix(msg, "SKBROKENINDEX") {
 			return fmt.Errorf("redisbackend: %s: %w: %w", op, ErrCorruptRecord, err)
 		}
 	}

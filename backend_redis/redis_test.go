@@ -95,6 +95,7 @@ func TestStandalone(t *testing.T) {
 	t.Run("TwoInstances", func(t *testing.T) { testTwoInstances(t, srv.Addr) })
 	t.Run("Dump", func(t *testing.T) { testDump(t, srv, client) })
 	t.Run("Corrupt", func(t *testing.T) { testCorrupt(t, srv, client) })
+	t.Run("WrongType", func(t *testing.T) { testWrongType(t, srv, client) })
 	t.Run("NotReplicated", func(t *testing.T) { testNotReplicated(t, client) })
 	t.Run("NotDurableManager", func(t *testing.T) { testNotDurableManager(t, client) })
 	t.Run("OwnerIndexPrune", func(t *testing.T) { testOwnerIndexPrune(t, srv, client) })
@@ -381,6 +382,63 @@ func testCorrupt(t *testing.T, srv *redistest.Server, client rueidis.Client) {
 		t.Errorf("hash under a session key: Load = %v, want ErrCorruptRecord", err)
 	}
 	srv.Do(t, "DEL", rk)
+}
+
+// testWrongType: a key of another type never blocks a logout. A list at a
+// session key is removed by Destroy; an owner index of the wrong type is
+// reset, so Create and DestroyByOwner of that owner go on working, and the
+// first DestroyByOwner that finds it says what was wrong.
+func testWrongType(t *testing.T, srv *redistest.Server, client rueidis.Client) {
+	ctx := ctxT(t, time.Minute)
+	prefix := "type" + uniq() + ":"
+	m, err := session.NewManager[counter](newBackend(t, client, redisbackend.WithPrefix(prefix)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.Create(ctx, "", counter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk := findKey(t, srv, prefix+"s:*")
+	srv.Do(t, "DEL", rk)
+	srv.Do(t, "RPUSH", rk, "a", "b")
+	if _, err := m.Get(ctx, s.ID); !errors.Is(err, session.ErrCorrupt) {
+		t.Fatalf("Get of a list at the session key = %v, want ErrCorrupt", err)
+	}
+	if err := m.Destroy(ctx, s.ID); err != nil {
+		t.Fatalf("Destroy of a list at the session key = %v, want it removed", err)
+	}
+	if keys := srv.Do(t, "KEYS", prefix+"*"); keys != "" {
+		t.Fatalf("keys left after Destroy: %q", keys)
+	}
+
+	first, err := m.Create(ctx, "frank", counter{N: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := findKey(t, srv, prefix+"o:*}")
+	srv.Do(t, "DEL", idx)
+	srv.Do(t, "SET", idx, "not an index")
+	n, err := m.DestroyByOwner(ctx, "frank")
+	if !errors.Is(err, session.ErrCorrupt) || !strings.Contains(err.Error(), "string") {
+		t.Fatalf("DestroyByOwner over a string index = %d, %v; want ErrCorrupt naming what was there", n, err)
+	}
+	srv.Do(t, "SET", idx, "not an index")
+	second, err := m.Create(ctx, "frank", counter{N: 2})
+	if err != nil {
+		t.Fatalf("Create of an owner whose index is a string = %v, want the index reset", err)
+	}
+	if n, err := m.DestroyByOwner(ctx, "frank"); err != nil || n != 1 {
+		t.Fatalf("DestroyByOwner after the reset = %d, %v; want 1", n, err)
+	}
+	if _, err := m.GetFresh(ctx, second.ID); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("the session created after the reset survived DestroyByOwner: %v", err)
+	}
+	// The one indexed only by the broken key is beyond reach of the index;
+	// Destroy still ends it.
+	if err := m.Destroy(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // findKey returns the one key matching pattern.
