@@ -31,6 +31,8 @@ type config struct {
 	waitN       int
 	waitTimeout time.Duration
 	writeGuard  time.Duration
+	// allowEviction skips New's check of maxmemory-policy.
+	allowEviction bool
 }
 
 func defaultConfig() config {
@@ -157,4 +159,15 @@ func WithWaitReplicas(n int, timeout time.Duration) Option {
 // must be positive. The default is 5 seconds.
 func WithWriteGuard(d time.Duration) Option {
 	return func(c *config) { c.writeGuard = d }
+}
+
+// WithEvictionAllowed makes New accept a server whose maxmemory-policy is
+// not noeviction. Under memory pressure such a server may evict owner
+// indexes, and then DeleteByOwner ("log out everywhere") misses the live
+// sessions they listed, until those expire; it may evict sessions too,
+// which logs their users out. Use it only where maxmemory is never
+// reached. Default: false (New refuses such a server with
+// ErrEvictionPolicy).
+func WithEvictionAllowed(allowed bool) Option {
+	return func(c *config) { c.allowEviction = allowed }
 }

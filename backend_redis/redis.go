@@ -68,7 +68,12 @@ type Backend struct {
 // New returns a Backend that stores sessions through client, which may be a
 // standalone, Sentinel or Cluster client (see the package documentation).
 // The caller owns the client: Close of the Backend does not close it. It
-// returns an error if the options are invalid.
+// returns an error if the options are invalid, and checks the server
+// within the operation timeout: an error matching ErrPermission if the
+// user may not run Lua scripts, and one matching ErrEvictionPolicy if a
+// node's maxmemory-policy is not noeviction (unless WithEvictionAllowed).
+// A server that cannot be reached yet, or that does not allow CONFIG GET,
+// passes.
 func New(client rueidis.Client, opts ...Option) (*Backend, error) {
 	if client == nil {
 		return nil, errors.New("redisbackend: nil client")
@@ -82,6 +87,9 @@ func New(client rueidis.Client, opts ...Option) (*Backend, error) {
 	}
 	b := &Backend{client: client, cfg: cfg, cluster: client.Mode() == rueidis.ClientModeCluster}
 	b.guard.window = cfg.writeGuard
+	if err := b.preflight(); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -167,13 +175,16 @@ func notFound(op string) error {
 	return fmt.Errorf("redisbackend: %s: %w", op, backend.ErrNotFound)
 }
 
-// fail maps a client error: a record this package cannot read is
-// ErrCorruptRecord; everything else (connection errors, timeouts, replies
+// fail maps a client error: an ACL refusal (NOPERM) is ErrPermission; a
+// record this package cannot read is ErrCorruptRecord; everything else (connection errors, timeouts, replies
 // such as LOADING, READONLY or CLUSTERDOWN) is backend.ErrUnavailable with
 // the cause, and the context's error when it is done.
 func (b *Backend) fail(ctx context.Context, op string, err error) error {
 	if err == nil {
 		err = errors.New("no reply")
+	}
+	if isNoPerm(err) {
+		return fmt.Errorf("redisbackend: %s: %w: %w", op, ErrPermission, err)
 	}
 	if re, ok := rueidis.IsRedisErr(err); ok {
 		if msg := re.Error(); strings.HasPrefix(msg, "SKCORRUPT") || strings.HasPrefix(msg, "WRONGTYPE") ||

@@ -96,6 +96,7 @@ func TestStandalone(t *testing.T) {
 	t.Run("Dump", func(t *testing.T) { testDump(t, srv, client) })
 	t.Run("Corrupt", func(t *testing.T) { testCorrupt(t, srv, client) })
 	t.Run("WrongType", func(t *testing.T) { testWrongType(t, srv, client) })
+	t.Run("Preflight", func(t *testing.T) { testPreflight(t, srv) })
 	t.Run("NotReplicated", func(t *testing.T) { testNotReplicated(t, client) })
 	t.Run("NotDurableManager", func(t *testing.T) { testNotDurableManager(t, client) })
 	t.Run("OwnerIndexPrune", func(t *testing.T) { testOwnerIndexPrune(t, srv, client) })
@@ -438,6 +439,37 @@ func testWrongType(t *testing.T, srv *redistest.Server, client rueidis.Client) {
 	// Destroy still ends it.
 	if err := m.Destroy(ctx, first.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testPreflight: New refuses a server that may evict owner indexes, and a
+// user who may not run scripts, with errors that name the problem; a
+// permission missing at run time is ErrPermission, not ErrUnavailable.
+func testPreflight(t *testing.T, srv *redistest.Server) {
+	ctx := ctxT(t, time.Minute)
+	lru := redistest.Standalone(t, "--maxmemory-policy", "allkeys-lru")
+	lruClient := standaloneClient(t, lru.Addr)
+	if _, err := redisbackend.New(lruClient); !errors.Is(err, redisbackend.ErrEvictionPolicy) || !strings.Contains(err.Error(), "allkeys-lru") {
+		t.Fatalf("New on allkeys-lru = %v, want ErrEvictionPolicy naming the policy", err)
+	}
+	if _, err := redisbackend.New(lruClient, redisbackend.WithEvictionAllowed(true)); err != nil {
+		t.Fatalf("New on allkeys-lru with WithEvictionAllowed(true) = %v", err)
+	}
+	user := func(name string, rules ...string) rueidis.Client {
+		args := append([]string{"ACL", "SETUSER", name, "on", ">pw", "~*", "&*", "+@all"}, rules...)
+		srv.Do(t, args...)
+		return newClient(t, rueidis.ClientOption{InitAddress: []string{srv.Addr}, Username: name, Password: "pw"})
+	}
+	if _, err := redisbackend.New(user("noscript", "-@scripting")); !errors.Is(err, redisbackend.ErrPermission) || !strings.Contains(err.Error(), "@scripting") {
+		t.Fatalf("New for a user without scripting = %v, want ErrPermission naming @scripting", err)
+	}
+	b, err := redisbackend.New(user("nozadd", "-zadd"), redisbackend.WithPrefix("perm"+uniq()+":"))
+	if err != nil {
+		t.Fatalf("New for a user without ZADD = %v", err)
+	}
+	_, err = b.Create(ctx, record("k", "owner", "p"))
+	if !errors.Is(err, redisbackend.ErrPermission) || errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("Create of an owned session without ZADD = %v, want ErrPermission and not ErrUnavailable", err)
 	}
 }
 

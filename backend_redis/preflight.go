@@ -1,0 +1,82 @@
+package redisbackend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/rueidis"
+)
+
+// Errors of New's checks of the server.
+var (
+	// ErrPermission means the Redis user lacks a permission the backend
+	// needs: running Lua scripts (EVAL and EVALSHA, the @scripting
+	// category), or a command one of its scripts runs. It is a
+	// configuration error, not a transient one: it does not match
+	// backend.ErrUnavailable.
+	ErrPermission = errors.New("redisbackend: permission denied")
+	// ErrEvictionPolicy means the server's maxmemory-policy lets Redis
+	// evict keys under memory pressure, owner indexes included, which
+	// would make DeleteByOwner ("log out everywhere") miss live sessions.
+	// Set maxmemory-policy to noeviction, or accept the risk with
+	// WithEvictionAllowed(true).
+	ErrEvictionPolicy = errors.New("redisbackend: maxmemory-policy may evict owner indexes")
+)
+
+// preflight checks what the backend needs of the server, as far as the
+// server lets it look, within the operation timeout: that the user may
+// run scripts, and, unless WithEvictionAllowed, that no node can evict
+// keys (maxmemory-policy noeviction). A server it cannot reach, or that
+// refuses CONFIG GET (managed Redis often does), is not an error here:
+// the first operation reports the former, and the latter is documented.
+func (b *Backend) preflight() error {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.opTimeout)
+	defer cancel()
+	err := b.client.Do(ctx, b.client.B().Eval().Script("return 1").Numkeys(0).Build()).Error()
+	if isNoPerm(err) {
+		return fmt.Errorf("redisbackend: the Redis user may not run Lua scripts (EVAL and EVALSHA, the @scripting category), which every write needs: %w: %w", ErrPermission, err)
+	}
+	if err != nil || b.cfg.allowEviction {
+		return nil
+	}
+	for addr, node := range b.nodes() {
+		m, err := node.Do(ctx, node.B().ConfigGet().Parameter("maxmemory-policy").Build()).AsStrMap()
+		if err != nil {
+			continue // not allowed, or not reachable: nothing to learn
+		}
+		if p := m["maxmemory-policy"]; p != "" && p != "noeviction" {
+			return fmt.Errorf("%w: %s has maxmemory-policy %q: under memory pressure Redis evicts keys, and "+
+				"\"log out everywhere\" would miss the sessions of an evicted owner index; set it to noeviction "+
+				"(CONFIG SET maxmemory-policy noeviction, and in redis.conf), or pass WithEvictionAllowed(true) "+
+				"to accept the risk", ErrEvictionPolicy, addr, p)
+		}
+	}
+	return nil
+}
+
+// nodes returns a client per node: every primary of a Cluster, else the
+// one server.
+func (b *Backend) nodes() map[string]rueidis.Client {
+	if b.cluster {
+		if ns := b.client.Nodes(); len(ns) > 0 {
+			return ns
+		}
+	}
+	return map[string]rueidis.Client{"the server": b.client}
+}
+
+// isNoPerm reports whether err is an ACL refusal: a NOPERM reply, or the
+// error of a script that ran a command the user may not run (Redis 7.0:
+// "The user executing the script can't run this command").
+func isNoPerm(err error) bool {
+	if err == nil {
+		return false
+	}
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		msg := re.Error()
+		return strings.Contains(msg, "NOPERM") || strings.Contains(msg, "user executing the script can't run")
+	}
+	return false
+}
