@@ -88,12 +88,17 @@ func (m *Manager[T]) idleDeadline(now, absolute time.Time) time.Time {
 // returns it with its fresh ID. If the backend stored it but reports
 // ErrNotDurable, Create returns the session and that error.
 func (m *Manager[T]) Create(ctx context.Context, owner string, data T) (*Session[T], error) {
+	return m.create(ctx, owner, data, m.cf.absolute)
+}
+
+// create is Create with the absolute deadline lifetime after now.
+func (m *Manager[T]) create(ctx context.Context, owner string, data T, lifetime time.Duration) (*Session[T], error) {
 	payload, err := m.encode(&data)
 	if err != nil {
 		return nil, err
 	}
 	now := m.cf.clock()
-	abs := now.Add(m.cf.absolute)
+	abs := now.Add(lifetime)
 	rec := backend.Record{
 		Owner:            owner,
 		Payload:          payload,

@@ -17,6 +17,7 @@ type config struct {
 	decoders    []codec.Codec
 	idle        time.Duration
 	absolute    time.Duration
+	maxAbsolute time.Duration // 0: absolute
 	touch       time.Duration
 	touchSet    bool
 	maxPayload  int
@@ -126,6 +127,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if cf.absolute <= 0 {
 		errs = append(errs, fmt.Errorf("absolute timeout %v must be positive", cf.absolute))
+	}
+	if cf.maxAbsolute != 0 && cf.maxAbsolute < cf.absolute {
+		errs = append(errs, fmt.Errorf("maximum absolute timeout %v must not be shorter than the absolute timeout %v", cf.maxAbsolute, cf.absolute))
 	}
 	if cf.touch < 0 || (cf.idle > 0 && cf.touch >= cf.idle) {
 		errs = append(errs, fmt.Errorf("touch interval %v must be at least 0 and shorter than the idle timeout %v", cf.touch, cf.idle))
