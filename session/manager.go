@@ -47,8 +47,6 @@ type Manager[T any] struct {
 	decoded *decodeCache[T]
 }
 
-type loadFunc = func(context.Context, string) (backend.Record, error)
-
 // NewManager returns a Manager that stores sessions in b. It returns an
 // error if b is nil or the options cannot work together (a non-positive
 // timeout, a touch interval not shorter than the idle timeout, ...).
@@ -114,6 +112,7 @@ func (m *Manager[T]) create(ctx context.Context, owner string, data T, lifetime 
 		}
 		rec.Key = storageKey(id)
 		stored, err := m.b.Create(ctx, rec)
+		m.logErr(ctx, OpCreate, "Create", rec.Key, err)
 		if errors.Is(err, backend.ErrExists) {
 			continue
 		}
@@ -160,7 +159,7 @@ func (m *Manager[T]) fromRecord(id string, rec backend.Record, data T) *Session[
 // moves the idle deadline when more than the touch interval has passed
 // since it was last moved.
 func (m *Manager[T]) Get(ctx context.Context, id string) (*Session[T], error) {
-	return m.get(ctx, id, m.b.Load)
+	return m.get(ctx, OpGet, id, false)
 }
 
 // GetFresh is Get without any cache of the backend: it sees every write
@@ -168,20 +167,18 @@ func (m *Manager[T]) Get(ctx context.Context, id string) (*Session[T], error) {
 // read matters (authorization checks right after a logout elsewhere). On a
 // backend without a cache (no backend.FreshLoader) it is Get.
 func (m *Manager[T]) GetFresh(ctx context.Context, id string) (*Session[T], error) {
-	if f, ok := m.b.(backend.FreshLoader); ok {
-		return m.get(ctx, id, f.LoadFresh)
-	}
-	return m.Get(ctx, id)
+	return m.get(ctx, OpGetFresh, id, true)
 }
 
-func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc) (*Session[T], error) {
+func (m *Manager[T]) get(ctx context.Context, op Op, id string, fresh bool) (*Session[T], error) {
 	now := m.cf.clock()
-	s, err := m.load(ctx, id, now, load)
+	s, err := m.load(ctx, op, id, now, fresh)
 	if err != nil {
 		return nil, err
 	}
 	if idle := m.idleDeadline(now, s.absolute); idle.Sub(s.IdleDeadline) > m.cf.touch {
 		if err := m.b.Touch(ctx, s.key, idle); err != nil {
+			m.logErr(ctx, op, "Touch", s.key, err)
 			return nil, fmt.Errorf("session: get: refresh idle deadline: %w", err)
 		}
 		s.IdleDeadline = idle
@@ -190,14 +187,15 @@ func (m *Manager[T]) get(ctx context.Context, id string, load loadFunc) (*Sessio
 }
 
 // load reads and decodes the session without refreshing it, as live at
-// now.
-func (m *Manager[T]) load(ctx context.Context, id string, now time.Time, load loadFunc) (*Session[T], error) {
+// now, from the store itself if fresh.
+func (m *Manager[T]) load(ctx context.Context, op Op, id string, now time.Time, fresh bool) (*Session[T], error) {
 	if !m.validID(id) {
 		return nil, fmt.Errorf("session: get: malformed ID: %w", ErrNotFound)
 	}
 	key := storageKey(id)
-	rec, err := load(ctx, key)
+	rec, call, err := m.read(ctx, key, fresh)
 	if err != nil {
+		m.logErr(ctx, op, call, key, err)
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
 	if rec.Expired(now) {
@@ -215,10 +213,24 @@ func (m *Manager[T]) load(ctx context.Context, id string, now time.Time, load lo
 		keep = bytes.Clone(keep)
 	}
 	if err := m.decode(data, &s.Data); err != nil {
+		m.logCorrupt(ctx, op, key, data, err)
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
 	m.decoded.put(key, rec.Owner, keep, &s.Data)
 	return s, nil
+}
+
+// read is the backend's Load, or its LoadFresh if fresh and it has one;
+// call names the method.
+func (m *Manager[T]) read(ctx context.Context, key string, fresh bool) (rec backend.Record, call string, err error) {
+	if fresh {
+		if f, ok := m.b.(backend.FreshLoader); ok {
+			rec, err = f.LoadFresh(ctx, key)
+			return rec, "LoadFresh", err
+		}
+	}
+	rec, err = m.b.Load(ctx, key)
+	return rec, "Load", err
 }
 
 // Save stores s, which must come from this Manager, and moves its idle
@@ -227,18 +239,19 @@ func (m *Manager[T]) load(ctx context.Context, id string, now time.Time, load lo
 // gone. On success s carries the new version, so it can be saved again;
 // so it does when the error matches ErrNotDurable (the write was applied).
 func (m *Manager[T]) Save(ctx context.Context, s *Session[T]) error {
-	if err := m.save(ctx, s); err != nil {
+	if err := m.save(ctx, OpSave, s); err != nil {
 		return fmt.Errorf("session: save: %w", err)
 	}
 	return nil
 }
 
-func (m *Manager[T]) save(ctx context.Context, s *Session[T]) error {
+func (m *Manager[T]) save(ctx context.Context, op Op, s *Session[T]) error {
 	rec, err := m.record(s)
 	if err != nil {
 		return err
 	}
 	stored, err := m.b.Update(ctx, rec)
+	m.logErr(ctx, op, "Update", rec.Key, err)
 	if err != nil && !applied(err) {
 		return err
 	}
@@ -288,21 +301,17 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 		return nil, fmt.Errorf("session: update: %w", err)
 	}
 	defer unlock()
-	// Read the store itself: a write follows, so a cached copy would only be
-	// refilled to be invalidated, and a stale one would cost a retry.
-	load := m.b.Load
-	if f, ok := m.b.(backend.FreshLoader); ok {
-		load = f.LoadFresh
-	}
 	for attempt := 0; ; attempt++ {
-		s, err := m.load(ctx, id, m.cf.clock(), load)
+		// Read the store itself: a write follows, so a cached copy would only
+		// be refilled to be invalidated, and a stale one would cost a retry.
+		s, err := m.load(ctx, OpUpdate, id, m.cf.clock(), true)
 		if err != nil {
 			return nil, err
 		}
 		if err := fn(s); err != nil {
 			return nil, err
 		}
-		err = m.save(ctx, s)
+		err = m.save(ctx, OpUpdate, s)
 		if err == nil {
 			return s, nil
 		}
@@ -310,6 +319,9 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 			return s, fmt.Errorf("session: update: %w", err)
 		}
 		if !errors.Is(err, ErrConflict) || attempt+1 >= m.cf.maxAttempts {
+			if errors.Is(err, ErrConflict) {
+				m.logExhausted(ctx, s.key, attempt+1, err)
+			}
 			return nil, fmt.Errorf("session: update after %d attempts: %w", attempt+1, err)
 		}
 		if err := backoff(ctx, attempt); err != nil {
@@ -359,6 +371,7 @@ func (m *Manager[T]) Renew(ctx context.Context, s *Session[T]) error {
 	var stored backend.Record
 	if r, ok := m.b.(backend.Rekeyer); ok {
 		stored, err = r.Rekey(ctx, rec, newKey)
+		m.logErr(ctx, OpRenew, "Rekey", rec.Key, err)
 	} else {
 		stored, err = m.rekey(ctx, rec, newKey)
 	}
@@ -386,6 +399,7 @@ func (m *Manager[T]) rekey(ctx context.Context, rec backend.Record, newKey strin
 	oldKey := rec.Key
 	rec.Key = newKey
 	stored, cerr := m.b.Create(ctx, rec)
+	m.logErr(ctx, OpRenew, "Create", newKey, cerr)
 	if cerr != nil && !applied(cerr) {
 		return backend.Record{}, cerr
 	}
@@ -397,13 +411,17 @@ func (m *Manager[T]) rekey(ctx context.Context, rec backend.Record, newKey strin
 		AbsoluteDeadline: rec.AbsoluteDeadline,
 	}
 	_, uerr := m.b.Update(ctx, retire)
+	m.logErr(ctx, OpRenew, "Update", oldKey, uerr)
 	if uerr != nil && !applied(uerr) {
-		if cleanup := m.b.Delete(ctx, newKey); cleanup != nil && !applied(cleanup) {
+		cleanup := m.b.Delete(ctx, newKey)
+		m.logErr(ctx, OpRenew, "Delete", newKey, cleanup)
+		if cleanup != nil && !applied(cleanup) {
 			uerr = errors.Join(uerr, cleanup)
 		}
 		return backend.Record{}, uerr
 	}
-	_ = m.b.Delete(ctx, oldKey) // dead already; a failure leaves only garbage that expires
+	// Dead already; a failure leaves only garbage that expires.
+	m.logErr(ctx, OpRenew, "Delete", oldKey, m.b.Delete(ctx, oldKey))
 	return stored, cmp.Or(cerr, uerr)
 }
 
@@ -416,6 +434,7 @@ func (m *Manager[T]) Destroy(ctx context.Context, id string) error {
 	key := storageKey(id)
 	m.decoded.forget(key)
 	if err := m.b.Delete(ctx, key); err != nil {
+		m.logErr(ctx, OpDestroy, "Delete", key, err)
 		return fmt.Errorf("session: destroy: %w", err)
 	}
 	return nil
@@ -430,6 +449,7 @@ func (m *Manager[T]) Revoke(ctx context.Context, s *Session[T]) error {
 	}
 	m.decoded.forget(s.key)
 	if err := m.b.Delete(ctx, s.key); err != nil {
+		m.logErr(ctx, OpRevoke, "Delete", s.key, err)
 		return fmt.Errorf("session: revoke: %w", err)
 	}
 	return nil
@@ -451,6 +471,7 @@ func (m *Manager[T]) ListByOwner(ctx context.Context, owner string) ([]*Session[
 	}
 	recs, err := idx.ListByOwner(ctx, owner)
 	if err != nil {
+		m.logOwnerErr(ctx, OpListByOwner, "ListByOwner", owner, err)
 		return nil, fmt.Errorf("session: list by owner: %w", err)
 	}
 	now := m.cf.clock()
@@ -461,6 +482,7 @@ func (m *Manager[T]) ListByOwner(ctx context.Context, owner string) ([]*Session[
 		}
 		s := m.fromRecord("", rec, *new(T))
 		if err := m.decode(rec.Payload, &s.Data); err != nil {
+			m.logCorrupt(ctx, OpListByOwner, rec.Key, rec.Payload, err)
 			return nil, fmt.Errorf("session: list by owner: %w", err)
 		}
 		out = append(out, s)
@@ -479,6 +501,7 @@ func (m *Manager[T]) DestroyByOwner(ctx context.Context, owner string) (int, err
 	n, err := idx.DeleteByOwner(ctx, owner)
 	m.decoded.forgetOwner(owner)
 	if err != nil {
+		m.logOwnerErr(ctx, OpDestroyByOwner, "DeleteByOwner", owner, err)
 		return n, fmt.Errorf("session: destroy by owner: %w", err)
 	}
 	return n, nil

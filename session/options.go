@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/sessionkit/sessionkit/codec"
@@ -26,6 +27,7 @@ type config struct {
 	customID    bool
 	maxAttempts int
 	decodeCache int
+	logger      *slog.Logger
 }
 
 // Defaults of a Manager built without options.
@@ -106,6 +108,7 @@ func newConfig(opts []Option) (config, error) {
 		newID:       uuidV4,
 		maxAttempts: DefaultUpdateAttempts,
 		decodeCache: DefaultDecodeCache,
+		logger:      discard,
 	}
 	for _, o := range opts {
 		o(&cf)
@@ -148,6 +151,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if cf.decodeCache < 0 {
 		errs = append(errs, fmt.Errorf("decode cache size %d must be at least 0", cf.decodeCache))
+	}
+	if cf.logger == nil {
+		errs = append(errs, errors.New("logger is nil"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return cf, fmt.Errorf("session: invalid options: %w", err)

@@ -60,3 +60,12 @@ func (m *Manager[T]) codecFor(name []byte) codec.Codec {
 	}
 	return codec.Builtin(string(name))
 }
+
+// payloadCodec returns the codec name p's header gives, or "" if p has no
+// valid header.
+func payloadCodec(p []byte) string {
+	if len(p) < 2 || p[0] != payloadFormat || len(p) < 2+int(p[1]) {
+		return ""
+	}
+	return string(p[2 : 2+int(p[1])])
+}
