@@ -63,11 +63,12 @@ func (mw *Middleware[T]) send(h http.Header, c *http.Cookie) {
 	}
 }
 
-// newCookie is the cookie that hands id to the client.
-func (mw *Middleware[T]) newCookie(id string, absolute time.Time) *http.Cookie {
+// newCookie is the cookie that hands id to the client: persistent until
+// absolute, or a browser-session cookie.
+func (mw *Middleware[T]) newCookie(id string, absolute time.Time, persistent bool) *http.Cookie {
 	c := mw.baseCookie()
 	c.Value = id
-	if mw.cf.persistent {
+	if persistent {
 		c.Expires = absolute
 		// Max-Age, relative, is what current browsers use; it spares
 		// clients with a wrong clock. Expires is for the others.

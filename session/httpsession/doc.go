@@ -103,7 +103,10 @@
 // name "session" (WithCookieName), no Domain, so host-only (WithDomain),
 // Path=/ (WithPath), HttpOnly (always), Secure (WithSecure),
 // SameSite=Lax (WithSameSite), and persistent: Expires and Max-Age at the
-// session's absolute deadline (WithPersistent). Logout replaces the cookie
+// session's absolute deadline (WithPersistent). Login can decide both for
+// one session: Persistent(false) for a browser-session cookie, and
+// Lifetime for a longer absolute lifetime ("remember me", up to the
+// Manager's session.WithMaxAbsoluteTimeout). Logout replaces the cookie
 // with an empty one that lives a second, rather than deleting it: Chromium
 // evicts a logged-in page from its back/forward cache when a cookie is set,
 // not when one is deleted. An unknown, expired or malformed cookie is no

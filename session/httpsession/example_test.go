@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	memorybackend "github.com/sessionkit/sessionkit/backend_memory"
 	"github.com/sessionkit/sessionkit/session"
@@ -248,4 +249,37 @@ func ExampleWithHeader() {
 	// POST /login?user=ada  → 303 (new token), cookies: 0
 	// GET  /cart            → 200 ada: 1 apples, cookies: 0
 	// POST /logout          → 303 (token cleared), cookies: 0
+}
+
+// "Remember me": the session of a user who ticks the box lives 30 days
+// and its cookie survives browser restarts; the others get the default
+// lifetime and a cookie that ends with the browser.
+func ExampleLifetime() {
+	const month = 30 * 24 * time.Hour
+	store := memorybackend.New()
+	defer store.Close()
+	m := must(session.NewManager[Basket](store, session.WithMaxAbsoluteTimeout(month)))
+	sessions := must(httpsession.New(m))
+	h := sessions.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		opts := []httpsession.LoginOption{httpsession.Persistent(false)}
+		if r.FormValue("remember") == "on" {
+			opts = []httpsession.LoginOption{httpsession.Lifetime(month), httpsession.Persistent(true)}
+		}
+		if err := sessions.Login(r, "ada", opts...); err != nil {
+			http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+		}
+	}))
+	for _, remember := range []string{"on", "off"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/login?remember="+remember, nil))
+		c := rec.Result().Cookies()[0]
+		if c.MaxAge == 0 {
+			fmt.Printf("remember %-3s: a browser-session cookie\n", remember)
+			continue
+		}
+		fmt.Printf("remember %-3s: a cookie for %.0f days\n", remember, (time.Duration(c.MaxAge)*time.Second).Hours()/24)
+	}
+	// Output:
+	// remember on : a cookie for 30 days
+	// remember off: a browser-session cookie
 }

@@ -205,14 +205,29 @@ func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 // the new user's data with Modify after Login. Call Login before writing
 // the response; afterwards it returns ErrHeadersWritten and does nothing.
 //
+// opts choose for this session what the defaults would otherwise decide:
+// a lifetime of its own (Lifetime, for "remember me") and a persistent or
+// browser-session cookie (Persistent):
+//
+//	err := sessions.Login(r, user, httpsession.Lifetime(30*24*time.Hour), httpsession.Persistent(true))
+//
 // The caller's errors: ErrNoOwner for an empty owner (nothing changes),
-// ErrHeadersWritten, ErrNoMiddleware. Any other error is the store's; one
+// session.ErrLifetime for a Lifetime the Manager does not allow (nothing
+// changes), ErrHeadersWritten, ErrNoMiddleware. Any other error is the
+// store's; one
 // matching session.ErrNotDurable means the login took place and the new
 // cookie goes out, but the store could not confirm it as durable as
 // configured (log it and carry on).
-func (mw *Middleware[T]) Login(r *http.Request, owner string) error {
+func (mw *Middleware[T]) Login(r *http.Request, owner string, opts ...LoginOption) error {
 	if owner == "" {
 		return ErrNoOwner
+	}
+	lo := loginOptions{persistent: mw.cf.persistent}
+	for _, o := range opts {
+		o(&lo)
+	}
+	if lo.lifetime != 0 && (lo.lifetime < 0 || lo.lifetime > mw.m.MaxAbsoluteTimeout()) {
+		return fmt.Errorf("httpsession: login: %w: %v is not in (0, %v] (session.WithMaxAbsoluteTimeout)", session.ErrLifetime, lo.lifetime, mw.m.MaxAbsoluteTimeout())
 	}
 	rs, err := mw.response(r)
 	if err != nil {
@@ -237,13 +252,18 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string) error {
 	if rs.stored {
 		prev := s.Owner
 		s.Owner = owner
-		err := mw.m.Renew(ctx, s)
+		var err error
+		if lo.lifetime != 0 {
+			err = mw.m.RenewWithLifetime(ctx, s, lo.lifetime)
+		} else {
+			err = mw.m.Renew(ctx, s)
+		}
 		switch {
 		case err == nil || errors.Is(err, session.ErrNotDurable):
 			// Renewed (maybe not yet durably): the old ID is dead, the
 			// client must get the new one.
 			rs.dirty, rs.owner = false, owner
-			rs.cookie = mw.newCookie(s.ID, s.AbsoluteDeadline)
+			rs.cookie = mw.newCookie(s.ID, s.AbsoluteDeadline, lo.persistent)
 			rs.rebase()
 			if err != nil {
 				return fmt.Errorf("httpsession: login: %w", err)
@@ -257,11 +277,17 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string) error {
 		// with the data at hand.
 		rs.stored = false
 	}
-	ns, err := mw.m.Create(ctx, owner, s.Data)
+	var ns *session.Session[T]
+	if lo.lifetime != 0 {
+		ns, err = mw.m.CreateWithLifetime(ctx, owner, s.Data, lo.lifetime)
+	} else {
+		ns, err = mw.m.Create(ctx, owner, s.Data)
+	}
 	if ns == nil {
 		return fmt.Errorf("httpsession: login: %w", err)
 	}
 	rs.set(ns)
+	rs.cookie = mw.newCookie(ns.ID, ns.AbsoluteDeadline, lo.persistent)
 	if err != nil { // session.ErrNotDurable: created all the same
 		return fmt.Errorf("httpsession: login: %w", err)
 	}

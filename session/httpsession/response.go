@@ -68,7 +68,7 @@ func (rs *response[T]) set(s *session.Session[T]) {
 		*rs.sess = *s // the handler may hold rs.sess
 	}
 	rs.stored, rs.dirty, rs.owner = true, false, s.Owner
-	rs.cookie = rs.mw.newCookie(s.ID, s.AbsoluteDeadline)
+	rs.cookie = rs.mw.newCookie(s.ID, s.AbsoluteDeadline, rs.mw.cf.persistent)
 	rs.rebase()
 }
 

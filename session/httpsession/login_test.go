@@ -1,0 +1,145 @@
+package httpsession_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	memorybackend "github.com/sessionkit/sessionkit/backend_memory"
+	"github.com/sessionkit/sessionkit/session"
+	"github.com/sessionkit/sessionkit/session/httpsession"
+)
+
+// clock is a clock for the Manager that moves only when told.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestLoginRememberMe(t *testing.T) {
+	const (
+		day = 24 * time.Hour
+		max = 30 * day
+	)
+	store := memorybackend.New()
+	defer store.Close()
+	clk := &clock{now: time.Now()}
+	m, err := session.NewManager[Cart](store, session.WithClock(clk.Now),
+		session.WithIdleTimeout(60*day), // only the absolute deadline counts here
+		session.WithAbsoluteTimeout(day), session.WithMaxAbsoluteTimeout(max))
+	require.NoError(t, err)
+	mw, err := httpsession.New(m)
+	require.NoError(t, err)
+	var loginErr error
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		var opts []httpsession.LoginOption
+		switch r.FormValue("remember") {
+		case "month":
+			opts = append(opts, httpsession.Lifetime(max), httpsession.Persistent(true))
+		case "too-long":
+			opts = append(opts, httpsession.Lifetime(max+time.Second))
+		case "no":
+			opts = append(opts, httpsession.Persistent(false))
+		}
+		loginErr = mw.Login(r, r.FormValue("user"), opts...)
+		if loginErr != nil {
+			http.Error(w, loginErr.Error(), http.StatusBadRequest)
+		}
+	})
+	mux.HandleFunc("GET /who", func(w http.ResponseWriter, r *http.Request) {
+		s, err := mw.Session(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, s.Owner)
+	})
+	mux.HandleFunc("POST /inc", func(w http.ResponseWriter, r *http.Request) {
+		if err := mw.Modify(r, func(c *Cart) { c.N++ }); err != nil {
+			t.Error(err)
+		}
+	})
+	srv := httptest.NewServer(mw.Handler(mux))
+	defer srv.Close()
+	e := &env{t: t, srv: srv}
+	who := func(c *http.Client) string {
+		t.Helper()
+		_, body := e.do(c, "GET", "/who")
+		return body
+	}
+
+	// Remember me: a month, in the store and in the cookie.
+	remembered := e.client()
+	e.do(remembered, "POST", "/inc") // an anonymous session first: Login renews it
+	resp, _ := e.do(remembered, "POST", "/login?user=ada&remember=month")
+	require.NoError(t, loginErr)
+	ck := setCookie(t, resp)
+	s, err := m.Get(context.Background(), ck.Value)
+	require.NoError(t, err)
+	assert.Equal(t, s.CreatedAt.Add(max), s.AbsoluteDeadline, "a month from the session's creation")
+	rec, err := store.Load(context.Background(), s.Handle())
+	require.NoError(t, err)
+	assert.True(t, rec.AbsoluteDeadline.Equal(s.AbsoluteDeadline), "stored with the session")
+	assert.InDelta(t, max.Seconds(), float64(ck.MaxAge), 5, "the cookie lives as long")
+
+	// Not remembered: a browser-session cookie, the default lifetime.
+	once := e.client()
+	resp, _ = e.do(once, "POST", "/login?user=bob&remember=no")
+	require.NoError(t, loginErr)
+	raw := resp.Header.Get("Set-Cookie")
+	assert.NotContains(t, raw, "Max-Age")
+	assert.NotContains(t, raw, "Expires")
+	plain := e.client()
+	resp, _ = e.do(plain, "POST", "/login?user=cy")
+	require.NoError(t, loginErr)
+	assert.InDelta(t, day.Seconds(), float64(setCookie(t, resp).MaxAge), 5, "WithPersistent's default")
+
+	// Longer than the maximum: refused, nothing changed.
+	tooLong := e.client()
+	e.do(tooLong, "POST", "/inc")
+	before := e.sessionCookieOf(tooLong)
+	resp, _ = e.do(tooLong, "POST", "/login?user=dan&remember=too-long")
+	assert.True(t, errors.Is(loginErr, session.ErrLifetime), "%v", loginErr)
+	assert.Empty(t, resp.Header.Values("Set-Cookie"))
+	assert.Equal(t, before, e.sessionCookieOf(tooLong))
+	assert.Equal(t, "", who(tooLong), "still anonymous")
+
+	clk.Advance(2 * day)
+	assert.Equal(t, "ada", who(remembered), "remember me outlives the absolute timeout")
+	assert.Equal(t, "", who(once), "the default lifetime ended")
+	assert.Equal(t, "", who(plain))
+
+	clk.Advance(max - 2*day - time.Minute)
+	assert.Equal(t, "ada", who(remembered), "a minute before the maximum")
+	clk.Advance(2 * time.Minute)
+	assert.Equal(t, "", who(remembered), "never past the maximum")
+}
+
+// sessionCookieOf is the session ID c holds for e's server, or "".
+func (e *env) sessionCookieOf(c *http.Client) string {
+	if ck := e.sessionCookie(c); ck != nil {
+		return ck.Value
+	}
+	return ""
+}
