@@ -53,6 +53,10 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 	var st guardState
 	guarded := false
 	if cached {
+		// Only sessions seen stored go through the cache (see known).
+		cached = b.known.has(h)
+	}
+	if cached {
 		st, guarded = b.guard.get(h, mono(now))
 	}
 	for {
@@ -62,6 +66,9 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 		}
 		if !r.hit {
 			now = time.Now() // after the round trip
+			if !r.gone && r.bad == nil {
+				b.known.add(h)
+			}
 		}
 		if r.hit && guarded {
 			if !st.trusts(r.gone, r.rec, r.bad == nil) {

@@ -61,6 +61,7 @@ type Backend struct {
 	cluster bool
 	cfg     config
 	guard   guard
+	known   known
 	shared  atomic.Pointer[sharedCtx]
 	closed  atomic.Bool
 }

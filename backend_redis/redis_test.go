@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +98,7 @@ func TestStandalone(t *testing.T) {
 	t.Run("Corrupt", func(t *testing.T) { testCorrupt(t, srv, client) })
 	t.Run("WrongType", func(t *testing.T) { testWrongType(t, srv, client) })
 	t.Run("Preflight", func(t *testing.T) { testPreflight(t, srv) })
+	t.Run("UnknownIDs", func(t *testing.T) { testUnknownIDs(t, srv, client) })
 	t.Run("NotReplicated", func(t *testing.T) { testNotReplicated(t, client) })
 	t.Run("NotDurableManager", func(t *testing.T) { testNotDurableManager(t, client) })
 	t.Run("OwnerIndexPrune", func(t *testing.T) { testOwnerIndexPrune(t, srv, client) })
@@ -470,6 +472,58 @@ func testPreflight(t *testing.T, srv *redistest.Server) {
 	_, err = b.Create(ctx, record("k", "owner", "p"))
 	if !errors.Is(err, redisbackend.ErrPermission) || errors.Is(err, backend.ErrUnavailable) {
 		t.Fatalf("Create of an owned session without ZADD = %v, want ErrPermission and not ErrUnavailable", err)
+	}
+}
+
+// testUnknownIDs: 20,000 Gets of random, well-formed IDs (anonymous
+// traffic with made-up cookies) leave Redis's tracking table as it was:
+// unknown keys are read without the cache, so they are neither tracked by
+// Redis nor cached by the client. Sessions that exist are still cached.
+func testUnknownIDs(t *testing.T, srv *redistest.Server, client rueidis.Client) {
+	ctx := ctxT(t, time.Minute)
+	m, err := session.NewManager[counter](newBackend(t, client))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracked := func() int {
+		for _, line := range strings.Split(srv.Do(t, "INFO", "stats"), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "tracking_total_keys:"); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		t.Fatal("INFO stats has no tracking_total_keys")
+		return 0
+	}
+	before := tracked()
+	const probes, workers = 20000, 8
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < probes; i += workers {
+				if _, err := m.Get(ctx, uniq()+uniq()); !errors.Is(err, session.ErrNotFound) {
+					t.Errorf("Get of a random ID = %v, want ErrNotFound", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if grown := tracked() - before; grown > 16 {
+		t.Fatalf("%d Gets of unknown IDs grew Redis's tracking table by %d keys, want at most 16", probes, grown)
+	}
+	// A real session is cached after its first read.
+	s, err := m.Create(ctx, "", counter{N: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := m.Get(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tracked() <= before {
+		t.Fatal("reads of a real session are not tracked: the cache is not used")
 	}
 }
 

@@ -119,6 +119,7 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 		return backend.Record{}, w.fail(err)
 	}
 	w.guard.wrote(1, t.created, t.idle)
+	b.known.add(w.h)
 	return stored(rec, 1, t), cmp.Or(werr, c.werr)
 }
 
@@ -179,6 +180,7 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 			t.created = int64(bigEndian64(cb))
 		}
 		w.guard.wrote(rec.Version+1, t.created, t.idle)
+		b.known.add(w.h)
 		return stored(rec, rec.Version+1, t), cmp.Or(werr, werrIndex)
 	}
 }
