@@ -1,5 +1,7 @@
 package conformance
 
+import "time"
+
 // cases returns the suite, one row per rule of the backend contract, in the
 // order Run runs them. Close/Twice comes last.
 func cases() []testCase {
@@ -145,7 +147,7 @@ func cases() []testCase {
 		// The Manager over the backend.
 		{name: "Manager/Lifecycle", check: checkManagerLifecycle,
 			rule: "session.Manager works on the backend: Create, Get, Save twice, Update, Renew (the old ID is dead), Destroy, and DestroyByOwner when the backend has OwnerIndex (ErrUnsupported otherwise)."},
-		{name: "Manager/ConcurrentUpdate", check: checkManagerConcurrentUpdate,
+		{name: "Manager/ConcurrentUpdate", check: checkManagerConcurrentUpdate, timeout: 2 * time.Minute,
 			rule: "Two Managers on the backend, 50 goroutines each, 20 Manager.Update increments per goroutine: the session ends at exactly 2000."},
 		{name: "Manager/Corrupt", check: checkManagerCorrupt,
 			rule: "A stored payload that no codec wrote is session.ErrCorrupt from Manager.Get."},
