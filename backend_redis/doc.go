@@ -104,11 +104,23 @@
 //     so for a few seconds after this Backend writes or deletes a session
 //     (WithWriteGuard) its Load serves a cached copy of that session only
 //     if it is what this Backend wrote or newer, and reads Redis
-//     otherwise. The first such copy ends the check for that session:
-//     the invalidation has arrived.
+//     otherwise. The first such copy, with no write in flight, ends the
+//     check for that session: the invalidation has arrived. A write that
+//     fails ends its check too; one whose outcome is unknown (a timeout)
+//     keeps it for one window.
+//   - Only sessions this Backend has seen stored are read through the
+//     cache. A random, well-formed ID is read with a plain GET, which Redis
+//     does not track: anonymous traffic with made-up cookies grows neither
+//     Redis's tracking table nor the client cache.
 //   - When a connection drops, rueidis drops the cache of that connection,
 //     so a disconnected instance cannot serve stale sessions from it. A
-//     connection that dies silently is noticed after ConnWriteTimeout.
+//     server that stops answering without closing the connection (a
+//     frozen process, a dropped network path) is noticed by rueidis's
+//     periodic PING, within about twice ConnWriteTimeout: with Redis
+//     stopped by SIGSTOP and NewFromURL's 2 s, cached reads went on for
+//     3.96 s (rueidis v1.0.79, Redis 7.0.15). Meanwhile a logout on
+//     another instance is not seen there. Set a lower ConnWriteTimeout
+//     (in the URL: ?write_timeout=500ms) for a tighter bound.
 //   - A cached copy never lives longer than the cache TTL (WithCacheTTL)
 //     nor past the record's deadlines: Redis reports the key's expiry with
 //     the value, rueidis caps the cached copy there, and Load checks the
@@ -132,6 +144,22 @@
 // brings a logged-out or retired session back after a failover.
 // WithWaitReplicas makes writes run WAIT on the same connection and report
 // ErrNotReplicated when too few replicas acknowledged them in time.
+//
+// Persistence is the same question for a restart. With RDB snapshots only
+// (Redis's default configuration, save 3600 1 300 100 60 10000), a kill -9
+// after an acknowledged DestroyByOwner brought 20 of 20 logged-out
+// sessions back when the server restarted from its last snapshot; with
+// the append-only file (appendonly yes, appendfsync everysec) none came
+// back. Run session servers with appendonly yes, or without persistence
+// at all (then a restart logs everybody out, which is safe), never with
+// snapshots alone.
+//
+// Eviction breaks "log out everywhere": a server that evicts keys under
+// memory pressure may evict an owner index, and DeleteByOwner then misses
+// the live sessions it listed. New refuses a server whose
+// maxmemory-policy is not noeviction (ErrEvictionPolicy), unless
+// WithEvictionAllowed(true) accepts the risk; where CONFIG GET is not
+// allowed (managed Redis) it cannot tell, so check the policy yourself.
 //
 // # Capabilities
 //
