@@ -28,6 +28,7 @@ type config struct {
 	maxAttempts int
 	decodeCache int
 	logger      *slog.Logger
+	observer    Observer
 }
 
 // Defaults of a Manager built without options.
