@@ -101,7 +101,7 @@ func (x ownerIndex) claim(ctx context.Context, op, h string, abs int64) (*claim,
 		return &claim{ctx: ctx}, nil
 	}
 	b := x.b
-	score := strconv.FormatInt(abs/1000+1, 10)
+	score := indexScore(abs)
 	lease := strconv.FormatInt((b.cfg.opTimeout + claimLeaseMargin).Milliseconds(), 10)
 	res, werr := b.run(ctx, b.cluster, claimScript, x.keys, h, score, lease)
 	if err := res.Error(); err != nil {
@@ -409,15 +409,36 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // with %.0f: Lua would print large ones in exponent notation.
 //
 // An index key of another type than the protocol writes (something else
-// wrote there) is of no use to anyone: luaIndexBroken deletes both keys,
-// so that writes and "log out everywhere" go on working. The snapshot
-// then reports it, since sessions indexed before cannot be found.
-const luaIndexBroken = `
-local function broken()
-  local z, w = redis.call('TYPE', KEYS[1]).ok, redis.call('TYPE', KEYS[2]).ok
-  if (z ~= 'zset' and z ~= 'none') or (w ~= 'hash' and w ~= 'none') then
-    redis.call('DEL', KEYS[1], KEYS[2])
-    return z .. '/' .. w
+// wrote there) is of no use to anyone: broken deletes both keys, so that
+// writes and "log out everywhere" go on working. The snapshot then
+// reports it, since sessions indexed before cannot be found.
+//
+// addEntry is the part of a claim that every writer does: add the entry,
+// raise its score, give it a new generation, keep both keys alive until
+// the last score. On a server that holds both the session and its
+// owner's index (standalone, Sentinel), the session scripts call it in
+// the same script as the write: nothing can run between the two, so such
+// a claim is never pending and needs no release.
+const luaIndex = `
+local function broken(z, w)
+  local zt, wt = redis.call('TYPE', z).ok, redis.call('TYPE', w).ok
+  if (zt ~= 'zset' and zt ~= 'none') or (wt ~= 'hash' and wt ~= 'none') then
+    redis.call('DEL', z, w)
+    return zt .. '/' .. wt
+  end
+end
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function addEntry(z, w, h, score, now)
+  broken(z, w)
+  redis.call('ZADD', z, 'GT', score, h)
+  redis.call('HSETNX', w, '#', string.format('%.0f', now * 1000))
+  redis.call('HSET', w, h, string.format('%.0f', redis.call('HINCRBY', w, '#', 1)))
+  local s = tonumber(score)
+  for _, k in ipairs({z, w}) do
+    if redis.call('PEXPIRETIME', k) < s then redis.call('PEXPIREAT', k, score) end
   end
 end
 `
@@ -426,25 +447,13 @@ end
 // ARGV[2] score (unix ms), ARGV[3] lease (ms). It adds the entry (never
 // lowering its score), gives it a new generation, counts one more writer
 // and keeps both keys alive until the last score.
-var claimScript = newScript(luaIndexBroken + `
-broken()
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local h = ARGV[1]
-redis.call('ZADD', KEYS[1], 'GT', ARGV[2], h)
-redis.call('HSETNX', KEYS[2], '#', string.format('%.0f', now * 1000))
-local gen = redis.call('HINCRBY', KEYS[2], '#', 1)
-redis.call('HSET', KEYS[2], h, string.format('%.0f', gen))
+var claimScript = newScript(luaIndex + `
+local h, now = ARGV[1], nowMs()
+addEntry(KEYS[1], KEYS[2], h, ARGV[2], now)
 redis.call('HINCRBY', KEYS[2], 'p' .. h, 1)
 local lease = now + tonumber(ARGV[3])
 if lease > tonumber(redis.call('HGET', KEYS[2], 'l' .. h) or '0') then
   redis.call('HSET', KEYS[2], 'l' .. h, string.format('%.0f', lease))
-end
-local score = tonumber(ARGV[2])
-for i = 1, 2 do
-  if redis.call('PEXPIRETIME', KEYS[i]) < score then
-    redis.call('PEXPIREAT', KEYS[i], ARGV[2])
-  end
 end
 return 1
 `)
@@ -463,8 +472,8 @@ return 1
 // snapshotScript: KEYS[1] index, KEYS[2] claims; ARGV[1] now (unix ms,
 // application clock). It drops the entries whose score is not after now
 // and returns the others as triples: hash, generation, 1 if pending.
-var snapshotScript = newScript(luaIndexBroken + `
-local b = broken()
+var snapshotScript = newScript(luaIndex + `
+local b = broken(KEYS[1], KEYS[2])
 if b then
   return redis.error_reply('SKBROKENINDEX the owner index held ' .. b .. ' instead of zset/hash; it was reset')
 end
@@ -472,8 +481,7 @@ for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
   redis.call('HDEL', KEYS[2], h, 'p' .. h, 'l' .. h)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = nowMs()
 local out = {}
 for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local p = tonumber(redis.call('HGET', KEYS[2], 'p' .. h) or '0') > 0 and
@@ -489,8 +497,8 @@ return out
 // pruneScript: KEYS[1] index, KEYS[2] claims; ARGV pairs of session hash
 // and the generation a snapshot saw. It removes each entry whose
 // generation is unchanged, and the claims key with the last entry.
-var pruneScript = newScript(luaIndexBroken + `
-if broken() then return 0 end
+var pruneScript = newScript(luaIndex + `
+if broken(KEYS[1], KEYS[2]) then return 0 end
 local n = 0
 for i = 1, #ARGV, 2 do
   local h = ARGV[i]

@@ -28,7 +28,8 @@ var (
 // preflight checks what the backend needs of the server, as far as the
 // server lets it look, within the operation timeout: that the user may
 // run scripts, and, unless WithEvictionAllowed, that no node can evict
-// keys (maxmemory-policy noeviction). A server it cannot reach, or that
+// keys (maxmemory-policy noeviction). It also loads the scripts into
+// every node. A server it cannot reach, or that
 // refuses CONFIG GET (managed Redis often does), is not an error here:
 // the first operation reports the former, and the latter is documented.
 func (b *Backend) preflight() error {
@@ -38,10 +39,21 @@ func (b *Backend) preflight() error {
 	if isNoPerm(err) {
 		return fmt.Errorf("redisbackend: the Redis user may not run Lua scripts (EVAL and EVALSHA, the @scripting category), which every write needs: %w: %w", ErrPermission, err)
 	}
-	if err != nil || b.cfg.allowEviction {
+	if err != nil {
 		return nil
 	}
-	for addr, node := range b.nodes() {
+	nodes := b.nodes()
+	for _, node := range nodes {
+		cmds := make(rueidis.Commands, len(allScripts))
+		for i, s := range allScripts {
+			cmds[i] = node.B().ScriptLoad().Script(s.src).Build()
+		}
+		node.DoMulti(ctx, cmds...) // best effort: EVALSHA falls back to EVAL
+	}
+	if b.cfg.allowEviction {
+		return nil
+	}
+	for addr, node := range nodes {
 		m, err := node.Do(ctx, node.B().ConfigGet().Parameter("maxmemory-policy").Build()).AsStrMap()
 		if err != nil {
 			continue // not allowed, or not reachable: nothing to learn

@@ -46,20 +46,25 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	rkNew, hNew := b.sessionKey(&kb, newKey)
 	gNew := b.token(hNew)
 	defer gNew.done()
-	c, err := b.ownerIndex(rec.Owner).claim(w.ctx, op, hNew, t.abs)
-	if err != nil {
-		return backend.Record{}, err
-	}
-	defer c.release()
-
-	var werr error
+	var werr, iwerr error
 	if b.cluster {
+		c, cerr := b.ownerIndex(rec.Owner).claim(w.ctx, op, hNew, t.abs)
+		if cerr != nil {
+			return backend.Record{}, cerr
+		}
+		defer c.release()
+		iwerr = c.werr
 		werr, err = b.rekeyTwoSteps(c.ctx, op, w.rk, rkNew, val, rec.Version, t.pxat(), &gNew)
 	} else {
+		// One script over both sessions and the owner's index.
+		keys := []string{w.rk, rkNew}
+		if rec.Owner != "" {
+			keys = append(keys, b.ownerIndex(rec.Owner).keys...)
+		}
 		var res rueidis.RedisResult
-		res, werr = b.run(c.ctx, true, rekeyScript, []string{w.rk, rkNew},
-			versionBytes(rec.Version), val, fmt.Sprint(t.pxat()), nowMicros())
-		err = b.scriptResult(c.ctx, op, res, &gNew)
+		res, werr = b.run(w.ctx, true, rekeyScript, keys,
+			versionBytes(rec.Version), val, fmt.Sprint(t.pxat()), nowMicros(), hNew, indexScore(t.abs))
+		err = b.scriptResult(w.ctx, op, res, &gNew)
 	}
 	if err != nil {
 		if gNew.out.kind != guardPending {
@@ -72,7 +77,7 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	b.known.add(hNew)
 	out := rec
 	out.Key = newKey
-	return stored(out, 1, t), cmp.Or(werr, c.werr)
+	return stored(out, 1, t), cmp.Or(werr, iwerr)
 }
 
 // rekeyTwoSteps is Rekey across slots: SET newKey NX, then delete the old

@@ -65,15 +65,18 @@ end
 
 // updateScript replaces a record if its version matches, keeping the
 // stored created-at. Without claimed, a change of owner or a later
-// absolute deadline returns NEED_CLAIM, so that the caller claims the
-// owner index entry first. Success: {OK, created-at bytes}.
-var updateScript = newScript(luaPrelude + `
-local expected, record, pxat, owner, abs, claimed, now = unpack(ARGV)
+// absolute deadline needs the owner index entry: with the index keys in
+// KEYS[2] and KEYS[3] (not on a Cluster) it adds the entry in the same
+// script, else it returns NEED_CLAIM, so that the caller claims the entry
+// first. Success: {OK, created-at bytes}.
+var updateScript = newScript(luaPrelude + luaIndex + `
+local expected, record, pxat, owner, abs, claimed, now, h, score = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
 if bytes8(v, VERSION) ~= expected then return CONFLICT end
 if claimed ~= '1' and (not hasOwner(v, owner) or tonumber(abs) > at(v, ABS)) then
-  return NEED_CLAIM
+  if #KEYS < 3 then return NEED_CLAIM end
+  addEntry(KEYS[2], KEYS[3], h, score, nowMs())
 end
 local created = bytes8(v, CREATED)
 redis.call('SET', KEYS[1], string.sub(record, 1, CREATED - 1) .. created .. string.sub(record, CREATED + 8), 'PXAT', pxat)
@@ -82,14 +85,30 @@ return {OK, created}
 
 // updateArgs are the arguments of updateScript: the expected version, the
 // new record, its PXAT, its owner field and absolute deadline, whether the
-// owner index entry is claimed, and now.
-func updateArgs(expected uint64, val string, px int64, owner string, abs int64, claimed bool, now string) []string {
+// owner index entry is claimed, now, and the session hash and index score
+// for an entry added in the script.
+func updateArgs(expected uint64, val string, px int64, owner string, abs int64, claimed bool, now, h string) []string {
 	c := "0"
 	if claimed {
 		c = "1"
 	}
-	return []string{versionBytes(expected), val, strconv.FormatInt(px, 10), ownerField(owner), strconv.FormatInt(abs, 10), c, now}
+	return []string{versionBytes(expected), val, strconv.FormatInt(px, 10), ownerField(owner), strconv.FormatInt(abs, 10), c, now, h, indexScore(abs)}
 }
+
+// indexScore is the owner index score of a session whose absolute deadline
+// is abs (unix micros): unix milliseconds, rounded up.
+func indexScore(abs int64) string { return strconv.FormatInt(abs/1000+1, 10) }
+
+// createOwnedScript is Create of a session with an owner on a server that
+// also holds the owner's index (not a Cluster): SET NX and the index entry
+// in one script. KEYS: the session, the index, its claims; ARGV: the
+// record, its PXAT, the session hash, the index score.
+var createOwnedScript = newScript(luaPrelude + luaIndex + `
+local record, pxat, h, score = unpack(ARGV)
+if not redis.call('SET', KEYS[1], record, 'NX', 'PXAT', pxat) then return EXISTS end
+addEntry(KEYS[2], KEYS[3], h, score, nowMs())
+return OK
+`)
 
 // touchScript moves the idle deadline of a record in place, and the key's
 // expiry to the earlier deadline; the version stays. Success: {version
@@ -128,16 +147,19 @@ return OK
 `)
 
 // rekeyScript is Rekey on clients that are not Cluster clients, atomic over
-// both keys: KEYS[1] old session, KEYS[2] new one; the expected version of
-// the old, the new record, its PXAT, now.
-var rekeyScript = newScript(luaPrelude + `
-local expected, record, pxat, now = unpack(ARGV)
+// both keys: KEYS[1] old session, KEYS[2] new one, and for a record with an
+// owner KEYS[3] and KEYS[4], the owner's index, whose entry for the new
+// session it adds; ARGV: the expected version of the old, the new record,
+// its PXAT, now, the new session's hash and index score.
+var rekeyScript = newScript(luaPrelude + luaIndex + `
+local expected, record, pxat, now, h, score = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
 if bytes8(v, VERSION) ~= expected then return CONFLICT end
 if redis.call('EXISTS', KEYS[2]) == 1 then return EXISTS end
 redis.call('SET', KEYS[2], record, 'PXAT', pxat)
 redis.call('DEL', KEYS[1])
+if #KEYS == 4 then addEntry(KEYS[3], KEYS[4], h, score, nowMs()) end
 return OK
 `)
 
@@ -166,8 +188,16 @@ type script struct {
 
 func newScript(src string) *script {
 	sum := sha1.Sum([]byte(src))
-	return &script{src: src, sha: hex.EncodeToString(sum[:])}
+	s := &script{src: src, sha: hex.EncodeToString(sum[:])}
+	allScripts = append(allScripts, s)
+	return s
 }
+
+// allScripts are the scripts of the package, which New loads into the
+// server so that the first EVALSHA of each finds it (a restart or a
+// failover empties the server's script cache; then EVALSHA falls back to
+// EVAL once).
+var allScripts []*script
 
 func (s *script) cmd(c rueidis.CommandClient, eval bool, keys []string, args []string) rueidis.Completed {
 	if eval {

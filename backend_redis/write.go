@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -104,14 +105,26 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 	}
 	w := b.beginWrite(ctx, op, rec.Key)
 	defer w.done()
-	c, err := b.ownerIndex(rec.Owner).claim(w.ctx, op, w.h, t.abs)
-	if err != nil {
-		return backend.Record{}, err
+	var res rueidis.RedisResult
+	var werr, iwerr error
+	if rec.Owner != "" && !b.cluster {
+		// The session and its owner's index on one server: one script.
+		res, werr = b.run(w.ctx, true, createOwnedScript, append([]string{w.rk}, b.ownerIndex(rec.Owner).keys...),
+			val, strconv.FormatInt(t.pxat(), 10), w.h, indexScore(t.abs))
+		if code, err := res.AsInt64(); err == nil && code == replyExists {
+			res = rueidis.NewErrorResult(rueidis.Nil)
+		}
+	} else {
+		c, err := b.ownerIndex(rec.Owner).claim(w.ctx, op, w.h, t.abs)
+		if err != nil {
+			return backend.Record{}, err
+		}
+		defer c.release()
+		iwerr = c.werr
+		res, werr = b.write(c.ctx, true, func(cl rueidis.CommandClient, _ bool) rueidis.Completed {
+			return cl.B().Set().Key(w.rk).Value(val).Nx().PxatMillisecondsTimestamp(t.pxat()).Build()
+		})
 	}
-	defer c.release()
-	res, werr := b.write(c.ctx, true, func(cl rueidis.CommandClient, _ bool) rueidis.Completed {
-		return cl.B().Set().Key(w.rk).Value(val).Nx().PxatMillisecondsTimestamp(t.pxat()).Build()
-	})
 	if err := res.Error(); rueidis.IsRedisNil(err) {
 		w.guard.refused()
 		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
@@ -120,7 +133,7 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 	}
 	w.guard.wrote(1, t.created, t.idle)
 	b.known.add(w.h)
-	return stored(rec, 1, t), cmp.Or(werr, c.werr)
+	return stored(rec, 1, t), cmp.Or(werr, iwerr)
 }
 
 // Update replaces the record under rec.Key if its stored version equals
@@ -149,12 +162,17 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 	}
 	w := b.beginWrite(ctx, op, rec.Key)
 	defer w.done()
-	// An anonymous session has no index entry to claim.
+	// An anonymous session has no index entry to claim. Off a Cluster the
+	// script adds the entry itself when it must.
 	claimed := rec.Owner == ""
+	keys := []string{w.rk}
+	if !claimed && !b.cluster {
+		keys = append(keys, b.ownerIndex(rec.Owner).keys...)
+	}
 	wctx, werrIndex := w.ctx, error(nil)
 	for {
-		res, werr := b.run(wctx, true, updateScript, []string{w.rk},
-			updateArgs(rec.Version, val, t.pxat(), rec.Owner, t.abs, claimed, nowMicros())...)
+		res, werr := b.run(wctx, true, updateScript, keys,
+			updateArgs(rec.Version, val, t.pxat(), rec.Owner, t.abs, claimed, nowMicros(), w.h)...)
 		code, err := res.AsInt64()
 		switch {
 		case err == nil && code == replyNeedClaim && !claimed:
