@@ -53,3 +53,31 @@ func TestEqualData(t *testing.T) {
 		})
 	}
 }
+
+// TestEqualDataFastWithoutMaps checks that different bytes of a type
+// without maps are taken as a change without decoding them (no
+// allocation), and that a type with a map still goes the long way.
+func TestEqualDataFastWithoutMaps(t *testing.T) {
+	type flat struct {
+		N    int
+		Tags []string
+	}
+	store := memorybackend.New()
+	defer store.Close()
+	m, err := session.NewManager[flat](store)
+	require.NoError(t, err)
+	a, err := m.EncodeData(&flat{N: 1, Tags: []string{"x"}})
+	require.NoError(t, err)
+	b, err := m.EncodeData(&flat{N: 2, Tags: []string{"x"}})
+	require.NoError(t, err)
+	assert.False(t, m.EqualData(a, b))
+	assert.Zero(t, testing.AllocsPerRun(100, func() { m.EqualData(a, b) }), "no decoding")
+
+	mm, err := session.NewManager[changed](store)
+	require.NoError(t, err)
+	c, err := mm.EncodeData(&changed{N: 1})
+	require.NoError(t, err)
+	d, err := mm.EncodeData(&changed{N: 2})
+	require.NoError(t, err)
+	assert.NotZero(t, testing.AllocsPerRun(100, func() { mm.EqualData(c, d) }), "a map: decoded")
+}
