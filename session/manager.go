@@ -314,9 +314,10 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 	}
 	defer unlock()
 	for attempt := 0; ; attempt++ {
-		// Read the store itself: a write follows, so a cached copy would only
-		// be refilled to be invalidated, and a stale one would cost a retry.
-		s, err := m.load(ctx, OpUpdate, id, m.cf.clock(), true)
+		// The first attempt may read a cached copy: when it is current the
+		// Update costs one round trip, the write's; when it is stale the
+		// write conflicts and the retries read the store itself.
+		s, err := m.load(ctx, OpUpdate, id, m.cf.clock(), attempt > 0)
 		if err != nil {
 			return nil, err
 		}
