@@ -27,6 +27,7 @@ type response[T any] struct {
 	owner   string              // sess.Owner as stored ("" for a new session)
 	handed  bool                // Session gave sess to the handler, who may change it directly
 	base    []byte              // with handed, stored and not dirty: sess.Data encoded as stored, or nil
+	next    []byte              // the encoding that direct found, which the next save stores
 	cookie  *http.Cookie        // to send with the response headers (see Middleware.send)
 	started bool                // begin ran: the headers are out
 	failed  error               // the error handler replaced the response
@@ -132,7 +133,7 @@ func (rs *response[T]) direct() error {
 	}
 	cur, err := rs.mw.m.EncodeData(&rs.sess.Data)
 	if err != nil || !rs.mw.m.EqualData(rs.base, cur) {
-		rs.dirty = true // on error the save reports it
+		rs.dirty, rs.next = true, cur // on error the save reports it
 	}
 	return nil
 }
@@ -144,12 +145,18 @@ func (rs *response[T]) save(ctx context.Context, late bool) error {
 	if !rs.dirty {
 		return nil
 	}
+	next := rs.next // callers save right after direct: it is what Save stores
+	rs.next = nil
 	if rs.stored {
 		if err := rs.mw.m.Save(ctx, rs.sess); err != nil {
 			return fmt.Errorf("httpsession: %w", err)
 		}
 		rs.dirty = false
-		rs.rebase()
+		if next != nil && rs.handed {
+			rs.base = next
+		} else {
+			rs.rebase()
+		}
 		return nil
 	}
 	if late {
