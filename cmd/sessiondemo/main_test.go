@@ -143,11 +143,20 @@ func (b *client) whoami(base string) whoamiReply {
 	return w
 }
 
-// cookies is how many cookies the browser holds for base.
+// cookies is how many cookies with a value the browser holds for base.
+// A logout leaves the session cookie empty for a second (httpsession
+// clears it that way so that browsers drop no-store pages from their
+// back/forward cache); that counts as none.
 func (b *client) cookies(base string) int {
 	u, err := url.Parse(base)
 	require.NoError(b.t, err)
-	return len(b.c.Jar.Cookies(u))
+	n := 0
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Value != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // eventually checks cond until it holds, for up to 2s: with Redis each
