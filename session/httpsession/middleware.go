@@ -21,7 +21,7 @@ type Middleware[T any] struct {
 // New returns a Middleware that keeps the sessions of m in a cookie
 // (options: WithCookieName, WithDomain, WithPath, WithSecure, WithSameSite,
 // WithPersistent), or in a request header (WithHeader), with
-// WithCacheControl and WithErrorHandler for both. It returns an error if m
+// WithCacheControl, WithErrorHandler and WithLogger for both. It returns an error if m
 // is nil or the options cannot work together, such as an invalid cookie
 // or header name or SameSite=None without Secure.
 func New[T any](m *session.Manager[T], opts ...Option) (*Middleware[T], error) {
@@ -32,7 +32,9 @@ func New[T any](m *session.Manager[T], opts ...Option) (*Middleware[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Middleware[T]{m: m, cf: cf}, nil
+	mw := &Middleware[T]{m: m, cf: cf}
+	mw.cf.onError = mw.logged(cf.onError)
+	return mw, nil
 }
 
 // Manager returns the Manager the Middleware stores sessions with, for

@@ -28,6 +28,7 @@ type config struct {
 	cache      bool
 	header     string // canonical; "" for the cookie
 	onError    ErrorHandler
+	logger     *slog.Logger
 }
 
 // DefaultCookieName is the name of the session cookie unless WithCookieName
@@ -137,6 +138,7 @@ func newConfig(opts []Option) (config, error) {
 		persistent: true,
 		cache:      true,
 		onError:    DefaultErrorHandler,
+		logger:     discard,
 	}
 	for _, o := range opts {
 		o(&c)
@@ -166,6 +168,9 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if c.onError == nil {
 		errs = append(errs, errors.New("error handler is nil"))
+	}
+	if c.logger == nil {
+		errs = append(errs, errors.New("logger is nil"))
 	}
 	if c.header != "" {
 		if !validHeaderName(c.header) {
