@@ -49,6 +49,17 @@
 // every Get. Freshness stays the backend's: the cache is consulted only
 // with the payload the backend just returned.
 //
+// # Observability
+//
+// WithLogger reports store failures, exhausted updates and corrupt
+// payloads to a log/slog logger (the default discards them); WithObserver
+// hands each event an operator counts (sessions created, lookups by
+// outcome, decode-cache hits, conflicts, retries, ...) to an Observer, and
+// module github.com/sessionkit/sessionkit/otelsession turns them into
+// OpenTelemetry metrics. Neither ever gets a session ID: log records name
+// a session by its Handle, and a Session logs (LogValue) and prints
+// (String) as its Handle too.
+//
 // # Errors
 //
 // ErrNotFound and ErrConflict are the backend sentinels themselves, so one
