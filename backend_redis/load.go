@@ -50,15 +50,7 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 	defer cancel()
 	var kb keyBuf
 	rk, h := b.sessionKey(&kb, key)
-	var st guardState
-	guarded := false
-	if cached {
-		// Only sessions seen stored go through the cache (see known).
-		cached = b.known.has(h)
-	}
-	if cached {
-		st, guarded = b.guard.get(h, mono(now))
-	}
+	cached, st, guarded := b.readMode(h, now, cached)
 	for {
 		r, err := b.read(ctx, op, rk, key, cached)
 		if err != nil {
@@ -94,6 +86,17 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 		}
 		return r.rec, nil
 	}
+}
+
+// readMode says how load reads the session with hash h at now: through
+// the cache only if it may be cached and is known (see known), and then
+// whether the guard holds a write of this Backend to check hits against.
+func (b *Backend) readMode(h string, now time.Time, cached bool) (bool, guardState, bool) {
+	if !cached || !b.known.has(h) {
+		return false, guardState{}, false
+	}
+	st, guarded := b.guard.get(h, mono(now))
+	return true, st, guarded
 }
 
 // reading is one GET of a session key: a record, nothing (gone), or a

@@ -56,15 +56,7 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 		iwerr = c.werr
 		werr, err = b.rekeyTwoSteps(c.ctx, op, w.rk, rkNew, val, rec.Version, t.pxat(), &gNew)
 	} else {
-		// One script over both sessions and the owner's index.
-		keys := []string{w.rk, rkNew}
-		if rec.Owner != "" {
-			keys = append(keys, b.ownerIndex(rec.Owner).keys...)
-		}
-		var res rueidis.RedisResult
-		res, werr = b.run(w.ctx, true, rekeyScript, keys,
-			versionBytes(rec.Version), val, fmt.Sprint(t.pxat()), nowMicros(), hNew, indexScore(t.abs))
-		err = b.scriptResult(w.ctx, op, res, &gNew)
+		werr, err = b.rekeyOneScript(w, rec, rkNew, hNew, val, t, &gNew)
 	}
 	if err != nil {
 		if gNew.out.kind != guardPending {
@@ -78,6 +70,18 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	out := rec
 	out.Key = newKey
 	return stored(out, 1, t), cmp.Or(werr, iwerr)
+}
+
+// rekeyOneScript is Rekey on one server: one script over both sessions
+// and, for a record with an owner, the owner's index.
+func (b *Backend) rekeyOneScript(w *writeOp, rec backend.Record, rkNew, hNew, val string, t storedTimes, gNew *guardToken) (werr, err error) {
+	keys := []string{w.rk, rkNew}
+	if rec.Owner != "" {
+		keys = append(keys, b.ownerIndex(rec.Owner).keys...)
+	}
+	res, werr := b.run(w.ctx, true, rekeyScript, keys,
+		versionBytes(rec.Version), val, fmt.Sprint(t.pxat()), nowMicros(), hNew, indexScore(t.abs))
+	return werr, b.scriptResult(w.ctx, w.op, res, gNew)
 }
 
 // rekeyTwoSteps is Rekey across slots: SET newKey NX, then delete the old

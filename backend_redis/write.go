@@ -187,20 +187,29 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 			w.guard.refused()
 			return backend.Record{}, replyError(op, code)
 		}
-		arr, err := res.ToArray()
-		if err != nil {
-			return backend.Record{}, w.fail(res.Error())
-		}
-		if len(arr) != 2 {
-			return backend.Record{}, fmt.Errorf("redisbackend: %s: unexpected script reply of %d elements", op, len(arr))
-		}
-		if cb, _ := arr[1].ToString(); len(cb) == 8 {
-			t.created = int64(bigEndian64(cb))
+		if t.created, err = w.createdAt(res); err != nil {
+			return backend.Record{}, err
 		}
 		w.guard.wrote(rec.Version+1, t.created, t.idle)
 		b.known.add(w.h)
 		return stored(rec, rec.Version+1, t), cmp.Or(werr, werrIndex)
 	}
+}
+
+// createdAt reads updateScript's success reply, {OK, created-at bytes}.
+func (w *writeOp) createdAt(res rueidis.RedisResult) (int64, error) {
+	arr, err := res.ToArray()
+	if err != nil {
+		return 0, w.fail(res.Error())
+	}
+	if len(arr) != 2 {
+		return 0, fmt.Errorf("redisbackend: %s: unexpected script reply of %d elements", w.op, len(arr))
+	}
+	cb, _ := arr[1].ToString()
+	if len(cb) != 8 {
+		return 0, fmt.Errorf("redisbackend: %s: unexpected created-at of %d bytes", w.op, len(cb))
+	}
+	return int64(bigEndian64(cb)), nil
 }
 
 // Touch moves the idle deadline of the record under key to idleDeadline,
