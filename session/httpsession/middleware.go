@@ -69,6 +69,7 @@ func (mw *Middleware[T]) Handler(next http.Handler) http.Handler {
 		rs.r = r.WithContext(context.WithValue(r.Context(), mw, rs))
 		next.ServeHTTP(rs, rs.r)
 		rs.finish()
+		rs.observe(r.Context())
 	})
 }
 

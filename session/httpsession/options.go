@@ -29,6 +29,7 @@ type config struct {
 	header     string // canonical; "" for the cookie
 	onError    ErrorHandler
 	logger     *slog.Logger
+	requests   RequestObserver
 }
 
 // DefaultCookieName is the name of the session cookie unless WithCookieName

@@ -30,6 +30,7 @@ type response[T any] struct {
 	next    []byte              // the encoding that direct found, which the next save stores
 	cookie  *http.Cookie        // to send with the response headers (see Middleware.send)
 	started bool                // begin ran: the headers are out
+	sent    bool                // begin sent a cookie (or header) with the response
 	failed  error               // the error handler replaced the response
 }
 
@@ -218,7 +219,7 @@ func (rs *response[T]) begin() error {
 	if rs.cookie != nil {
 		// Also on failure: a Login or Logout before it did take place.
 		rs.mw.send(rs.w.Header(), rs.cookie)
-		rs.cookie = nil
+		rs.cookie, rs.sent = nil, true
 	}
 	if err != nil {
 		rs.failed = fmt.Errorf("httpsession: response replaced by the error handler: %w", err)
