@@ -99,10 +99,13 @@ func findContender(name string) (contenderSpec, bool) {
 	return contenderSpec{}, false
 }
 
-// loadParallel calls create(i) for i in [0, n) on a few goroutines and
-// returns the tokens in order.
+// loadWorkers is how many goroutines load a contender's sessions.
+const loadWorkers = 16
+
+// loadParallel calls create(i) for i in [0, n) on loadWorkers goroutines
+// and returns the tokens in order.
 func loadParallel(ctx context.Context, n int, create func(ctx context.Context, i int) (string, error)) ([]string, error) {
-	const workers = 16
+	const workers = loadWorkers
 	tokens := make([]string, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -209,17 +212,17 @@ func (c *sessionkitContender) Read(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	return s.Data.check()
+	return s.Data.Check()
 }
 
 // Write is Update: load, change, compare-and-swap store, retried on a
 // conflict with another writer (the other contenders overwrite blindly).
 func (c *sessionkitContender) Write(ctx context.Context, token string) error {
 	_, err := c.m.Update(ctx, token, func(s *session.Session[Payload]) error {
-		if err := s.Data.check(); err != nil {
+		if err := s.Data.Check(); err != nil {
 			return err
 		}
-		s.Data.touch(time.Now())
+		s.Data.Touch(time.Now())
 		return nil
 	})
 	return err
@@ -298,7 +301,7 @@ func (c *scsContender) load(ctx context.Context, token string) (context.Context,
 	if !ok {
 		return nil, Payload{}, errors.New("scs: session not found")
 	}
-	return ctx, p, p.check()
+	return ctx, p, p.Check()
 }
 
 func (c *scsContender) Read(ctx context.Context, token string) error {
@@ -311,7 +314,7 @@ func (c *scsContender) Write(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	p.touch(time.Now())
+	p.Touch(time.Now())
 	c.sm.Put(ctx, scsKey, p)
 	_, _, err = c.sm.Commit(ctx)
 	return err
@@ -363,7 +366,7 @@ func (c *goredisContender) load(ctx context.Context, token string) (Payload, err
 	if err := json.Unmarshal(b, &p); err != nil {
 		return p, err
 	}
-	return p, p.check()
+	return p, p.Check()
 }
 
 func (c *goredisContender) Read(ctx context.Context, token string) error {
@@ -376,7 +379,7 @@ func (c *goredisContender) Write(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	p.touch(time.Now())
+	p.Touch(time.Now())
 	b, err := json.Marshal(&p)
 	if err != nil {
 		return err

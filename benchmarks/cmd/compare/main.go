@@ -10,10 +10,14 @@
 // persistence, runs redis-benchmark against it as the server's ceiling,
 // loads 10,000 sessions into every contender, and runs each workload
 // (read-only, 90/10 read/write, write-only) at each number of goroutines
-// for a fixed time after a warm-up, contenders side by side per cell. It
-// prints a markdown table: ops/s, p50 and p99 latency, the ratio to
-// scs+redisstore, and allocations per operation. The server is stopped by
-// pid at the end and on Ctrl-C.
+// for a fixed time after a warm-up, contenders side by side per cell
+// (-repeat N runs every cell N times, the contenders in turn, and reports
+// medians and ranges). It prints markdown: the targets with each one's
+// ratio from this run and its verdict, then one row per cell led by the
+// CPU per operation of the client and of Redis (which the neighbours of a
+// shared machine move far less than throughput), then ops/s, latency and
+// allocations, and the Redis commands per operation from INFO
+// commandstats. The server is stopped by pid at the end and on Ctrl-C.
 package main
 
 import (
@@ -33,6 +37,9 @@ import (
 	"time"
 
 	redisbackend "github.com/sessionkit/sessionkit/backend_redis"
+	"github.com/sessionkit/sessionkit/benchmarks/internal/mdfmt"
+	"github.com/sessionkit/sessionkit/benchmarks/internal/redisproc"
+	"github.com/sessionkit/sessionkit/benchmarks/internal/runenv"
 )
 
 func init() {
@@ -42,9 +49,13 @@ func init() {
 	runtime.LockOSThread()
 }
 
+// maxRepeat bounds -repeat.
+const maxRepeat = 50
+
 type options struct {
 	duration    time.Duration
 	warmup      time.Duration
+	repeat      int
 	maxOps      int64
 	sessions    int
 	contenders  []contenderSpec
@@ -81,6 +92,7 @@ func parseFlags(args []string) (*options, error) {
 	var contenderList, workloadList, goroutineList string
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per cell (contender × workload × goroutines)")
 	fs.DurationVar(&o.warmup, "warmup", 300*time.Millisecond, "unmeasured warm-up before each cell")
+	fs.IntVar(&o.repeat, "repeat", 1, "run every cell this many times (contenders in turn) and report the median and range")
 	fs.Int64Var(&o.maxOps, "max-ops", 10_000_000, "at most this many operations per cell")
 	fs.IntVar(&o.sessions, "sessions", 10_000, "sessions loaded into each contender")
 	fs.StringVar(&contenderList, "contenders", "all", "comma list of contenders, or all: "+contenderNames())
@@ -101,8 +113,8 @@ func parseFlags(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.duration <= 0 || o.warmup < 0 || o.maxOps <= 0 || o.sessions <= 0 || o.benchN <= 0 {
-		return nil, fmt.Errorf("-duration, -max-ops, -sessions and -redis-benchmark-n must be positive, -warmup at least 0")
+	if o.duration <= 0 || o.warmup < 0 || o.maxOps <= 0 || o.sessions <= 0 || o.benchN <= 0 || o.repeat < 1 || o.repeat > maxRepeat {
+		return nil, fmt.Errorf("-duration, -max-ops, -sessions and -redis-benchmark-n must be positive, -warmup at least 0, -repeat from 1 to %d", maxRepeat)
 	}
 	for name := range strings.SplitSeq(contenderList, ",") {
 		name = strings.TrimSpace(name)
@@ -141,14 +153,14 @@ func run(o *options) error {
 	for _, c := range o.contenders {
 		needRedis = needRedis || c.redis
 	}
-	var srv *redisServer
+	var srv *redisproc.Server
 	if needRedis {
 		var err error
-		if srv, err = startRedis(o.redisServer); err != nil {
+		if srv, err = redisproc.Start(o.redisServer); err != nil {
 			return err
 		}
 		defer srv.Stop()
-		progress("redis-server %s on %s (pid %d)", srv.Version, srv.Addr, srv.cmd.Process.Pid)
+		progress("redis-server %s on %s (pid %d)", srv.Version, srv.Addr, srv.Pid())
 	}
 
 	printHeader(o, srv)
@@ -172,6 +184,7 @@ func run(o *options) error {
 		c      contender
 		tokens []string
 	}
+	loadStats := map[string]redisproc.CmdStats{} // INFO commandstats over each Redis contender's Load
 	var live []loaded
 	defer func() {
 		for _, l := range live {
@@ -183,6 +196,10 @@ func run(o *options) error {
 	for _, spec := range o.contenders {
 		if ctx.Err() != nil {
 			break
+		}
+		var before redisproc.CmdStats
+		if spec.redis {
+			before, _ = redisproc.CommandStats(srv.Addr)
 		}
 		t0 := time.Now()
 		c, err := spec.make(e)
@@ -199,6 +216,11 @@ func run(o *options) error {
 			continue
 		}
 		progress("%s: %d sessions loaded in %v", spec.name, len(tokens), time.Since(t0).Round(time.Millisecond))
+		if before != nil {
+			if after, err := redisproc.CommandStats(srv.Addr); err == nil {
+				loadStats[spec.name] = after.Sub(before)
+			}
+		}
 		fmt.Printf("- %s: %s; %d bytes\n", spec.name, spec.about, c.Size())
 		live = append(live, loaded{spec.name, spec.redis, c, tokens})
 	}
@@ -235,35 +257,55 @@ func run(o *options) error {
 	seed := o.seed
 	for _, wl := range o.workloads {
 		for _, g := range o.goroutines {
-			for _, l := range live {
-				if ctx.Err() != nil {
-					break
+			for r := range o.repeat {
+				for _, l := range live {
+					if ctx.Err() != nil {
+						break
+					}
+					seed++
+					if o.warmup > 0 {
+						runPhase(ctx, l.c, l.tokens, wl, g, o.warmup, o.maxOps, seed, nil)
+					}
+					runtime.GC() // no collection debt from the last cell
+					var s *redisproc.Server
+					if l.redis {
+						s = srv
+					}
+					res := runPhase(ctx, l.c, l.tokens, wl, g, o.duration, o.maxOps, seed, s)
+					res.contender = l.name
+					res.repeat = r
+					if ctx.Err() != nil {
+						break // interrupted: the cell is partial
+					}
+					cells = append(cells, res)
+					progress("%-24s %-10s %4d goroutines run %d/%d %12s ops/s  CPU/op %8s + %8s  p50 %8s  errors %d",
+						l.name, wl.label, g, r+1, o.repeat, mdfmt.Thousands(res.opsPerSec()), mdfmt.CPU(res.cpuPerOp(res.clientCPU)), mdfmt.CPU(res.cpuPerOp(res.serverCPU)),
+						mdfmt.Latency(res.lat.quantile(.5)), res.errors)
 				}
-				seed++
-				if o.warmup > 0 {
-					runPhase(ctx, l.c, l.tokens, wl, g, o.warmup, o.maxOps, seed, nil)
-				}
-				runtime.GC() // no collection debt from the last cell
-				var serverCPU func() (time.Duration, bool)
-				if l.redis {
-					serverCPU = srv.CPU
-				}
-				res := runPhase(ctx, l.c, l.tokens, wl, g, o.duration, o.maxOps, seed, serverCPU)
-				res.contender = l.name
-				if ctx.Err() != nil {
-					break // interrupted: the cell is partial
-				}
-				cells = append(cells, res)
-				progress("%-24s %-10s %4d goroutines %12s ops/s  p50 %8s  p99 %8s  errors %d",
-					l.name, wl.label, g, thousands(res.opsPerSec()), latency(res.lat.quantile(.5)), latency(res.lat.quantile(.99)), res.errors)
 			}
 		}
 	}
-	if ctx.Err() != nil {
-		progress("interrupted; the table holds the cells that completed")
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile() // the calibration below is no part of a cell
 	}
-	printTable(os.Stdout, cells)
-	printTargets(os.Stdout, cells)
+	var yard *yardsticks
+	if srv != nil && ctx.Err() == nil {
+		if y, ok := measureYardsticks(srv.Addr, []string{"skn:s:", "skc:s:"}); ok {
+			yard = &y
+		}
+	}
+	if ctx.Err() != nil {
+		progress("interrupted; the report holds the cells that completed")
+	}
+	if la := runenv.LoadAverage(); la != "" {
+		fmt.Printf("Load average at the end (1, 5, 15 min): %s.\n\n", la)
+	}
+	rep := newReport(cells, o.repeat)
+	rep.loadStats = loadStats
+	rep.yardsticks = yard
+	rep.printTargets(os.Stdout)
+	rep.printTable(os.Stdout)
+	rep.printCommands(os.Stdout)
 	return nil
 }
 
@@ -282,12 +324,15 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
 }
 
-func printHeader(o *options, srv *redisServer) {
+func printHeader(o *options, srv *redisproc.Server) {
 	fmt.Println("## sessionkit comparison")
 	fmt.Println()
 	fmt.Printf("- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Printf("- machine: %s/%s, %d CPUs%s, GOMAXPROCS %d\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0))
+	fmt.Printf("- machine: %s/%s, %d CPUs%s, GOMAXPROCS %d\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runenv.CPUModel(), runtime.GOMAXPROCS(0))
 	fmt.Printf("- Go: %s\n", runtime.Version())
+	if src := runenv.Source(); src != "" {
+		fmt.Printf("- sessionkit: %s\n", src)
+	}
 	if srv != nil {
 		fmt.Printf("- Redis: %s, started by this run on 127.0.0.1 (--save \"\" --appendonly no), the same server for every contender\n", srv.Version)
 	}
@@ -296,22 +341,15 @@ func printHeader(o *options, srv *redisServer) {
 	}
 	fmt.Printf("- %d sessions per contender, tokens picked uniformly at random; %v per cell after %v of warm-up, at most %d operations\n",
 		o.sessions, o.duration, o.warmup, o.maxOps)
+	if o.repeat > 1 {
+		fmt.Printf("- every cell run %d times, the contenders of a cell in turn each time; figures are medians with the range of the runs\n", o.repeat)
+	}
+	if la := runenv.LoadAverage(); la != "" {
+		fmt.Printf("- load average at the start (1, 5, 15 min): %s on %d CPUs; other processes share them\n", la, runtime.NumCPU())
+	}
 	fmt.Println("- allocs/op: runtime.MemStats.Mallocs over the cell / operations, the harness and client goroutines included")
 	fmt.Println("- CPU/op: CPU time (user + system) per operation of this process (client: contender, its client library, the harness) and of redis-server (INFO cpu); on a shared machine a better guide than ops/s to what each contender costs")
 	fmt.Println()
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return " (" + strings.TrimSpace(v) + ")"
-		}
-	}
-	return ""
 }
 
 func depVersions() string {

@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sessionkit/sessionkit/benchmarks/internal/mdfmt"
+	"github.com/sessionkit/sessionkit/benchmarks/internal/redisproc"
 )
 
 // benchLine is one result line of redis-benchmark -q.
@@ -35,7 +38,7 @@ func runRedisBenchmark(ctx context.Context, binary, addr string, n int) ([]bench
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		cmd := exec.CommandContext(cctx, binary, args...)
-		cmd.SysProcAttr = sysProcAttr()
+		cmd.SysProcAttr = redisproc.SysProcAttr()
 		b, err := cmd.CombinedOutput()
 		cancel()
 		if err != nil {
@@ -80,7 +83,7 @@ func printRedisBenchmark(w io.Writer, lines []benchLine, n int) {
 		}
 		rps := l.rps
 		if f, err := strconv.ParseFloat(l.rps, 64); err == nil {
-			rps = thousands(f)
+			rps = mdfmt.Thousands(f)
 		}
 		fmt.Fprintf(w, "| %s | %d | %s | %s |\n", l.test, l.pipeline, rps, p50)
 	}

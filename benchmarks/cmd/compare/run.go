@@ -7,6 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sessionkit/sessionkit/benchmarks/internal/procstat"
+	"github.com/sessionkit/sessionkit/benchmarks/internal/redisproc"
 )
 
 // workload is a mix of reads and writes.
@@ -28,13 +31,15 @@ type cell struct {
 	contender  string
 	workload   workload
 	goroutines int
+	repeat     int // 0 to -repeat minus 1: cells of one repeat ran side by side
 	ops        uint64
 	errors     uint64
 	firstErr   error
 	elapsed    time.Duration
 	mallocs    uint64
-	clientCPU  time.Duration // this process, user + system; -1: unknown
-	serverCPU  time.Duration // redis-server, user + system; -1: unknown
+	clientCPU  time.Duration      // this process, user + system; -1: unknown
+	serverCPU  time.Duration      // redis-server, user + system; -1: unknown
+	cmds       redisproc.CmdStats // INFO commandstats over the cell; nil: unknown
 	lat        hist
 }
 
@@ -85,9 +90,9 @@ type worker struct {
 // runPhase runs wl on c with g goroutines until d has passed, maxOps
 // operations are done (split evenly over the goroutines) or ctx is done.
 // Each goroutine picks tokens uniformly at random with its own generator
-// and times every operation. serverCPU, if not nil, reads the CPU time of
-// the Redis server, before and after.
-func runPhase(ctx context.Context, c contender, tokens []string, wl workload, g int, d time.Duration, maxOps int64, seed uint64, serverCPU func() (time.Duration, bool)) cell {
+// and times every operation. srv, if not nil, is the Redis server of c:
+// its CPU time and commandstats are read before and after.
+func runPhase(ctx context.Context, c contender, tokens []string, wl workload, g int, d time.Duration, maxOps int64, seed uint64, srv *redisproc.Server) cell {
 	workers := make([]*worker, g)
 	for i := range workers {
 		workers[i] = &worker{rng: rand.New(rand.NewPCG(seed, uint64(i)))}
@@ -128,12 +133,14 @@ func runPhase(ctx context.Context, c contender, tokens []string, wl workload, g 
 	}
 
 	srvBefore, srvOK := time.Duration(0), false
-	if serverCPU != nil {
-		srvBefore, srvOK = serverCPU()
+	var statsBefore redisproc.CmdStats
+	if srv != nil {
+		srvBefore, srvOK = srv.CPU()
+		statsBefore, _ = redisproc.CommandStats(srv.Addr)
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	cpuBefore, cpuOK := processCPU()
+	cpuBefore, cpuOK := procstat.CPU()
 	t0 := time.Now()
 	close(start)
 	timer := time.NewTimer(d)
@@ -148,7 +155,7 @@ func runPhase(ctx context.Context, c contender, tokens []string, wl workload, g 
 	}()
 	wg.Wait()
 	elapsed := time.Since(t0)
-	cpuAfter, cpuOK2 := processCPU()
+	cpuAfter, cpuOK2 := procstat.CPU()
 	close(done)
 	timer.Stop()
 	runtime.ReadMemStats(&after)
@@ -158,8 +165,13 @@ func runPhase(ctx context.Context, c contender, tokens []string, wl workload, g 
 		res.clientCPU = cpuAfter - cpuBefore
 	}
 	if srvOK {
-		if srvAfter, ok := serverCPU(); ok {
+		if srvAfter, ok := srv.CPU(); ok {
 			res.serverCPU = srvAfter - srvBefore
+		}
+	}
+	if statsBefore != nil {
+		if after, err := redisproc.CommandStats(srv.Addr); err == nil {
+			res.cmds = after.Sub(statsBefore)
 		}
 	}
 	for _, w := range workers {

@@ -1,4 +1,19 @@
-package main
+// Package redisproc starts and stops the redis-server that a benchmark
+// command of this module runs against, and reads what the commands report
+// from it (INFO cpu, memory, commandstats), with a few lines of RESP on a
+// fresh connection so that no client library is involved.
+//
+// The server listens on a free 127.0.0.1 port, never 6379, so a
+// developer's own Redis is never touched; it runs without persistence and
+// keeps its log in a bounded buffer in memory. It is stopped by pid. On
+// Linux it is started with a parent-death signal, which the kernel sends
+// when the forking thread exits: call [Start] from a goroutine locked to
+// its thread for the life of the process (the main goroutine after
+// runtime.LockOSThread in an init function).
+//
+// (Tests use internal/redistest of the library module instead, which needs
+// a testing.TB.)
+package redisproc
 
 import (
 	"bufio"
@@ -15,11 +30,9 @@ import (
 	"time"
 )
 
-// redisServer is a redis-server child process on 127.0.0.1 that this
-// program started and stops by pid. It never uses 6379, so a developer's
-// own Redis is never touched. It writes no files: no persistence, and its
-// log goes to a bounded buffer in memory.
-type redisServer struct {
+// Server is a redis-server child process on 127.0.0.1 that this program
+// started and stops by pid.
+type Server struct {
 	Addr    string
 	Version string
 	cmd     *exec.Cmd
@@ -33,11 +46,11 @@ const (
 	stopTimeout   = 5 * time.Second // SIGTERM, then SIGKILL
 )
 
-// startRedis starts binary (redis-server) without persistence on a free
-// port. It returns when the server answers and reports the child's pid in
-// INFO, so we never talk to some other server that happened to own the
-// port.
-func startRedis(binary string) (*redisServer, error) {
+// Start starts binary (redis-server) without persistence on a free port,
+// with extra arguments appended to its own. It returns when the server
+// answers and reports the child's pid in INFO, so we never talk to some
+// other server that happened to own the port.
+func Start(binary string, extra ...string) (*Server, error) {
 	path, err := exec.LookPath(binary)
 	if err != nil {
 		return nil, fmt.Errorf("%s not found (apt-get install -y redis-server): %w", binary, err)
@@ -49,7 +62,7 @@ func startRedis(binary string) (*redisServer, error) {
 			errs = append(errs, err)
 			continue
 		}
-		s, err := tryStart(path, port)
+		s, err := tryStart(path, port, extra)
 		if err == nil {
 			return s, nil
 		}
@@ -73,8 +86,8 @@ func freePort() (int, error) {
 	return 0, errors.New("no free port other than 6379")
 }
 
-func tryStart(path string, port int) (*redisServer, error) {
-	cmd := exec.Command(path,
+func tryStart(path string, port int, extra []string) (*Server, error) {
+	args := []string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -82,21 +95,22 @@ func tryStart(path string, port int) (*redisServer, error) {
 		"--dir", os.TempDir(), // nothing is written there without persistence
 		"--logfile", "", // stdout
 		"--daemonize", "no",
-	)
+	}
+	cmd := exec.Command(path, append(args, extra...)...)
 	log := &tailBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &redisServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, log: log, exited: make(chan struct{})}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, log: log, exited: make(chan struct{})}
 	go func() { cmd.Wait(); close(s.exited) }()
 
 	deadline := time.Now().Add(startTimeout)
 	for {
-		info, err := redisCommand(s.Addr, "INFO", "server")
-		if err == nil && infoField(info, "process_id") == strconv.Itoa(cmd.Process.Pid) {
-			s.Version = infoField(info, "redis_version")
+		info, err := Command(s.Addr, "INFO", "server")
+		if err == nil && InfoField(info, "process_id") == strconv.Itoa(cmd.Process.Pid) {
+			s.Version = InfoField(info, "redis_version")
 			return s, nil
 		}
 		select {
@@ -114,7 +128,7 @@ func tryStart(path string, port int) (*redisServer, error) {
 
 // Stop ends the server by pid: SIGTERM, then SIGKILL if it has not exited
 // within a few seconds, and waits for the process.
-func (s *redisServer) Stop() {
+func (s *Server) Stop() {
 	if s == nil {
 		return
 	}
@@ -130,7 +144,7 @@ func (s *redisServer) Stop() {
 	}
 }
 
-func (s *redisServer) kill() {
+func (s *Server) kill() {
 	s.cmd.Process.Kill()
 	<-s.exited
 }
@@ -160,8 +174,11 @@ func (t *tailBuffer) String() string {
 	return string(t.b)
 }
 
-// infoField returns the value of field in an INFO reply.
-func infoField(info, field string) string {
+// Pid returns the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// InfoField returns the value of field in an INFO reply.
+func InfoField(info, field string) string {
 	for line := range strings.SplitSeq(info, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
 			return v
@@ -170,10 +187,10 @@ func infoField(info, field string) string {
 	return ""
 }
 
-// redisCommand sends one command on a fresh connection and returns a
+// Command sends one command on a fresh connection and returns a
 // simple-string, integer or bulk-string reply as text. It is all the RESP
-// the harness needs for start-up checks, so that they depend on no client.
-func redisCommand(addr string, args ...string) (string, error) {
+// the harness needs for checks and INFO, so that they depend on no client.
+func Command(addr string, args ...string) (string, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return "", err
@@ -218,14 +235,18 @@ func redisCommand(addr string, args ...string) (string, error) {
 
 // CPU returns the CPU time (user + system, all threads) the server has
 // used, from INFO cpu.
-func (s *redisServer) CPU() (time.Duration, bool) {
-	info, err := redisCommand(s.Addr, "INFO", "cpu")
+func (s *Server) CPU() (time.Duration, bool) { return CPU(s.Addr) }
+
+// CPU returns the CPU time (user + system, all threads) that the server at
+// addr has used, from INFO cpu.
+func CPU(addr string) (time.Duration, bool) {
+	info, err := Command(addr, "INFO", "cpu")
 	if err != nil {
 		return 0, false
 	}
 	var total float64
 	for _, f := range []string{"used_cpu_user", "used_cpu_sys"} {
-		v, err := strconv.ParseFloat(infoField(info, f), 64)
+		v, err := strconv.ParseFloat(InfoField(info, f), 64)
 		if err != nil {
 			return 0, false
 		}
