@@ -2,6 +2,7 @@ package redisbackend_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,6 +65,21 @@ func TestRoundTrips(t *testing.T) {
 		{"Get, cached", 0, func() error { _, err := m.Get(ctx, s.ID); return err }},
 		{"Save", 1, func() error { s.Data.N++; return m.Save(ctx, s) }},
 		{"Get after Save (refills the cache)", 1, func() error { _, err := m.Get(ctx, s.ID); return err }},
+		// The invalidation of the Save may arrive after that refill and
+		// empty the cache again (rueidis issue #534): read until a Get is
+		// served from the cache, at most 100 times.
+		{"Gets until one is a cache hit", 100, func() error {
+			for range 100 {
+				before := cc.n.Load()
+				if _, err := m.Get(ctx, s.ID); err != nil {
+					return err
+				}
+				if cc.n.Load() == before {
+					return nil
+				}
+			}
+			return errors.New("100 Gets of an unchanged session, none served from the cache")
+		}},
 		{"Update of a cached session", 1, func() (err error) {
 			s, err = m.Update(ctx, s.ID, func(s *session.Session[counter]) error { s.Data.N++; return nil })
 			return err

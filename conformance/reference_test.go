@@ -357,7 +357,7 @@ func (r *refBackend) deleteSnapshot(owner string) (int, error) {
 		keys = append(keys, k)
 	}
 	r.mu.Unlock()
-	time.Sleep(time.Millisecond)
+	time.Sleep(5 * time.Millisecond) // time for the Rekeys it races with
 	n := 0
 	for _, k := range keys {
 		r.mu.Lock()
