@@ -14,16 +14,19 @@ import (
 	"github.com/sessionkit/sessionkit/backend"
 )
 
-// WrapBackend returns b with a span and a duration measurement around
-// every call:
+// WrapBackend returns b with a duration measurement around every call,
+// and a span around every call made within a recorded trace:
 //
-//   - a span named "sessionkit.backend." and the operation ("load",
-//     "load_fresh", "create", "update", "touch", "delete", "rekey",
-//     "list_by_owner", "delete_by_owner"), of kind internal, with the
-//     attributes operation and outcome, and status Error when the outcome
-//     is a failure of the store (see below);
 //   - the histogram sessionkit.backend.operation.duration, in seconds,
-//     with the same two attributes.
+//     with the attributes operation ("load", "load_fresh", "create",
+//     "update", "touch", "delete", "rekey", "list_by_owner",
+//     "delete_by_owner") and outcome;
+//   - if the context carries a recording span (a traced request), a child
+//     span named "sessionkit.backend." and the operation, of kind
+//     internal, with the same two attributes, and status Error when the
+//     outcome is a failure of the store (see below). A call outside any
+//     recorded trace starts no trace of its own: a hot Get of an untraced
+//     request then costs no span at all.
 //
 // The outcome is "ok", an outcome of the contract ("not_found",
 // "conflict", "exists"), or a failure: "not_durable", "corrupt",
@@ -194,10 +197,15 @@ type backendTelemetry struct {
 	tracer    trace.Tracer
 	duration  metric.Float64Histogram
 	spanNames [numBackendOps]string
-	startOpts [numBackendOps][]trace.SpanStartOption
+	ops       [numBackendOps]attribute.KeyValue
 	recOpts   [numBackendOps][numOutcomes][]metric.RecordOption
 	outcomes  [numOutcomes]attribute.KeyValue
 }
+
+// spanKind is the only start option: attributes given at the start would
+// be copied into every span, sampled or not, so they are set at the end,
+// on recording spans only.
+var spanKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal)}
 
 // durationBuckets span a cached read (microseconds) to a timeout
 // (seconds).
@@ -222,29 +230,35 @@ func newBackendTelemetry(c config) *backendTelemetry {
 	for op := range numBackendOps {
 		name := backendOpNames[op]
 		t.spanNames[op] = "sessionkit.backend." + name
-		t.startOpts[op] = []trace.SpanStartOption{
-			trace.WithSpanKind(trace.SpanKindInternal),
-			trace.WithAttributes(AttrOperation.String(name)),
-		}
+		t.ops[op] = AttrOperation.String(name)
 		for o := range numOutcomes {
-			set := attribute.NewSet(AttrOperation.String(name), t.outcomes[o])
+			set := attribute.NewSet(t.ops[op], t.outcomes[o])
 			t.recOpts[op][o] = []metric.RecordOption{metric.WithAttributeSet(set)}
 		}
 	}
 	return t
 }
 
+// start begins the span of a call, if the call is part of a recorded
+// trace (see WrapBackend), and its measurement.
 func (t *backendTelemetry) start(ctx context.Context, op backendOp) (context.Context, trace.Span, time.Time) {
-	ctx, sp := t.tracer.Start(ctx, t.spanNames[op], t.startOpts[op]...)
+	var sp trace.Span
+	if trace.SpanFromContext(ctx).IsRecording() {
+		ctx, sp = t.tracer.Start(ctx, t.spanNames[op], spanKind...)
+	}
 	return ctx, sp, time.Now()
 }
 
+// end records the call's duration and ends its span, if it has one.
 func (t *backendTelemetry) end(ctx context.Context, sp trace.Span, op backendOp, t0 time.Time, err error) {
 	d := time.Since(t0).Seconds()
 	o := classify(err)
 	t.duration.Record(ctx, d, t.recOpts[op][o]...)
+	if sp == nil {
+		return
+	}
 	if sp.IsRecording() {
-		sp.SetAttributes(t.outcomes[o])
+		sp.SetAttributes(t.ops[op], t.outcomes[o])
 		if o.failed() {
 			sp.SetStatus(codes.Error, outcomeNames[o])
 		}

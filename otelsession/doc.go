@@ -1,6 +1,7 @@
 // Package otelsession makes sessionkit observable with OpenTelemetry: a
-// backend wrapper that traces and measures every store call, and a
-// session.Observer that turns the Manager's events into metrics. It is a
+// backend wrapper that traces and measures every store call, a
+// session.Observer that turns the Manager's events into metrics, and an
+// httpsession.RequestObserver that counts the middleware's requests. It is a
 // module of its own, so that OpenTelemetry never enters the library's
 // go.mod.
 //
@@ -20,6 +21,8 @@
 // NewObserver: sessionkit.session.created, .renewed, .destroyed, .loads,
 // .decode_cache.lookups, .saved, .conflicts, .update.retries,
 // .update.exhausted and .payload.size (By); see the Metric constants.
+// From NewRequestObserver, for httpsession.WithRequestObserver:
+// sessionkit.http.requests.
 //
 // # Redis client metrics
 //

@@ -2,6 +2,8 @@ package otelsession
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -55,17 +57,26 @@ var payloadBuckets = []float64{64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
 // OpenTelemetry metrics (see the Metric constants). Its measurements have
 // no attribute but operation and outcome, whose values are few and fixed:
 // never an ID, a handle or an owner. It is safe for concurrent use.
+//
+// The counters are asynchronous (observable) instruments: Observe adds to
+// an atomic count, and the meter reads the counts when it collects, so an
+// event on the hot path (a Get) costs an atomic add, not a synchronous
+// measurement. Only the payload-size histogram, recorded on writes, is
+// synchronous.
 type Observer struct {
-	created, renewed, destroyed, saved metric.Int64Counter
-	loads, decodeCache                 metric.Int64Counter
-	conflicts, retries, exhausted      metric.Int64Counter
-	payload                            metric.Int64Histogram
+	created, renewed, retries, exhausted atomic.Int64
+	destroyed, saved, conflicts          [session.NumOps]atomic.Int64
+	loads                                [session.NumOps][session.NumOutcomes]atomic.Int64
+	hits, misses                         atomic.Int64
 
-	// Measurement options computed once, so that Observe allocates nothing.
-	byOp      [session.NumOps][]metric.AddOption
-	byOpRec   [session.NumOps][]metric.RecordOption
-	byOutcome [session.NumOps][session.NumOutcomes][]metric.AddOption
-	hit, miss []metric.AddOption
+	payload metric.Int64Histogram
+	byOpRec [session.NumOps][]metric.RecordOption // computed once: Record allocates nothing for them
+
+	// attribute sets of the observations
+	opSets      [session.NumOps]metric.ObserveOption
+	outcomeSets [session.NumOps][session.NumOutcomes]metric.ObserveOption
+	hitSet      metric.ObserveOption
+	missSet     metric.ObserveOption
 }
 
 var _ session.Observer = (*Observer)(nil)
@@ -77,41 +88,64 @@ var _ session.Observer = (*Observer)(nil)
 func NewObserver(opts ...Option) *Observer {
 	m := newConfig(opts).meter()
 	o := &Observer{}
-	counter := func(name, unit, desc string) metric.Int64Counter {
-		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		if err != nil {
-			otel.Handle(err)
+	for op := range session.NumOps {
+		opAttr := AttrOperation.String(session.Op(op).String())
+		set := attribute.NewSet(opAttr)
+		o.opSets[op] = metric.WithAttributeSet(set)
+		o.byOpRec[op] = []metric.RecordOption{metric.WithAttributeSet(set)}
+		for out := range session.NumOutcomes {
+			o.outcomeSets[op][out] = metric.WithAttributeSet(attribute.NewSet(opAttr, AttrOutcome.String(session.Outcome(out).String())))
 		}
+	}
+	o.hitSet = metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String("hit")))
+	o.missSet = metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String("miss")))
+
+	var errs []error
+	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
 		return c
 	}
-	o.created = counter(CreatedMetric, "{session}", "Sessions created.")
-	o.renewed = counter(RenewedMetric, "{session}", "Sessions moved to a new ID.")
-	o.destroyed = counter(DestroyedMetric, "{session}", "Sessions deleted.")
-	o.loads = counter(LoadsMetric, "{lookup}", "Session lookups, by outcome.")
-	o.decodeCache = counter(DecodeCacheMetric, "{lookup}", "Decoded-session cache lookups, by outcome.")
-	o.saved = counter(SavedMetric, "{session}", "Sessions written by Save and Update.")
-	o.conflicts = counter(ConflictsMetric, "{conflict}", "Writes that found the session changed since it was read.")
-	o.retries = counter(RetriesMetric, "{retry}", "Update attempts after a conflict.")
-	o.exhausted = counter(ExhaustedMetric, "{update}", "Updates that gave up after their attempts.")
+	created := counter(CreatedMetric, "{session}", "Sessions created.")
+	renewed := counter(RenewedMetric, "{session}", "Sessions moved to a new ID.")
+	destroyed := counter(DestroyedMetric, "{session}", "Sessions deleted.")
+	loads := counter(LoadsMetric, "{lookup}", "Session lookups, by outcome.")
+	decodeCache := counter(DecodeCacheMetric, "{lookup}", "Decoded-session cache lookups, by outcome.")
+	saved := counter(SavedMetric, "{session}", "Sessions written by Save and Update.")
+	conflicts := counter(ConflictsMetric, "{conflict}", "Writes that found the session changed since it was read.")
+	retries := counter(RetriesMetric, "{retry}", "Update attempts after a conflict.")
+	exhausted := counter(ExhaustedMetric, "{update}", "Updates that gave up after their attempts.")
 	var err error
 	o.payload, err = m.Int64Histogram(PayloadMetric, metric.WithUnit("By"),
 		metric.WithDescription("Size of the encoded sessions written."),
 		metric.WithExplicitBucketBoundaries(payloadBuckets...))
-	if err != nil {
+	errs = append(errs, err)
+	_, err = m.RegisterCallback(func(_ context.Context, obs metric.Observer) error {
+		observe := func(c metric.Int64ObservableCounter, n *atomic.Int64, opt ...metric.ObserveOption) {
+			if v := n.Load(); v > 0 {
+				obs.ObserveInt64(c, v, opt...)
+			}
+		}
+		observe(created, &o.created)
+		observe(renewed, &o.renewed)
+		observe(retries, &o.retries)
+		observe(exhausted, &o.exhausted)
+		observe(decodeCache, &o.hits, o.hitSet)
+		observe(decodeCache, &o.misses, o.missSet)
+		for op := range session.NumOps {
+			observe(destroyed, &o.destroyed[op], o.opSets[op])
+			observe(saved, &o.saved[op], o.opSets[op])
+			observe(conflicts, &o.conflicts[op], o.opSets[op])
+			for out := range session.NumOutcomes {
+				observe(loads, &o.loads[op][out], o.outcomeSets[op][out])
+			}
+		}
+		return nil
+	}, created, renewed, destroyed, loads, decodeCache, saved, conflicts, retries, exhausted)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
 		otel.Handle(err)
 	}
-	for op := range session.NumOps {
-		opAttr := AttrOperation.String(session.Op(op).String())
-		set := attribute.NewSet(opAttr)
-		o.byOp[op] = []metric.AddOption{metric.WithAttributeSet(set)}
-		o.byOpRec[op] = []metric.RecordOption{metric.WithAttributeSet(set)}
-		for out := range session.NumOutcomes {
-			set := attribute.NewSet(opAttr, AttrOutcome.String(session.Outcome(out).String()))
-			o.byOutcome[op][out] = []metric.AddOption{metric.WithAttributeSet(set)}
-		}
-	}
-	o.hit = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String("hit")))}
-	o.miss = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(AttrOutcome.String("miss")))}
 	return o
 }
 
@@ -123,29 +157,29 @@ func (o *Observer) Observe(ctx context.Context, e session.Event) {
 	}
 	switch e.Kind {
 	case session.EventLoaded:
-		o.loads.Add(ctx, 1, o.byOutcome[e.Op][e.Outcome]...)
+		o.loads[e.Op][e.Outcome].Add(1)
 		switch e.Cache {
 		case session.CacheHit:
-			o.decodeCache.Add(ctx, 1, o.hit...)
+			o.hits.Add(1)
 		case session.CacheMiss:
-			o.decodeCache.Add(ctx, 1, o.miss...)
+			o.misses.Add(1)
 		}
 	case session.EventCreated:
-		o.created.Add(ctx, 1)
+		o.created.Add(1)
 		o.payload.Record(ctx, int64(e.Bytes), o.byOpRec[e.Op]...)
 	case session.EventSaved:
-		o.saved.Add(ctx, 1, o.byOp[e.Op]...)
+		o.saved[e.Op].Add(1)
 		o.payload.Record(ctx, int64(e.Bytes), o.byOpRec[e.Op]...)
 	case session.EventRenewed:
-		o.renewed.Add(ctx, 1)
+		o.renewed.Add(1)
 		o.payload.Record(ctx, int64(e.Bytes), o.byOpRec[e.Op]...)
 	case session.EventDestroyed:
-		o.destroyed.Add(ctx, int64(e.N), o.byOp[e.Op]...)
+		o.destroyed[e.Op].Add(int64(e.N))
 	case session.EventConflict:
-		o.conflicts.Add(ctx, 1, o.byOp[e.Op]...)
+		o.conflicts[e.Op].Add(1)
 	case session.EventRetry:
-		o.retries.Add(ctx, 1)
+		o.retries.Add(1)
 	case session.EventExhausted:
-		o.exhausted.Add(ctx, 1)
+		o.exhausted.Add(1)
 	}
 }

@@ -10,7 +10,7 @@ import (
 // package makes.
 const ScopeName = "github.com/sessionkit/sessionkit/otelsession"
 
-// Option configures WrapBackend, NewObserver and NewMiddlewareObserver.
+// Option configures WrapBackend, NewObserver and NewRequestObserver.
 // The last option of a kind wins.
 type Option func(*config)
 

@@ -29,7 +29,15 @@ type cart struct {
 type telemetry struct {
 	spans  *tracetest.SpanRecorder
 	reader *sdkmetric.ManualReader
+	tp     *sdktrace.TracerProvider
 	opts   []otelsession.Option
+}
+
+// traced returns a context with a recording span, as a traced request has
+// (the span is never ended, so it is not among the recorded ones).
+func (tel *telemetry) traced() context.Context {
+	ctx, _ := tel.tp.Tracer("test").Start(context.Background(), "request")
+	return ctx
 }
 
 func newTelemetry(t *testing.T) *telemetry {
@@ -40,6 +48,7 @@ func newTelemetry(t *testing.T) *telemetry {
 		_ = tp.Shutdown(context.Background())
 		_ = mp.Shutdown(context.Background())
 	})
+	tel.tp = tp
 	tel.opts = []otelsession.Option{otelsession.WithTracerProvider(tp), otelsession.WithMeterProvider(mp)}
 	return tel
 }
@@ -102,8 +111,8 @@ func value(ps []point, name string, kv ...string) int64 {
 // observer and checks the spans and metrics, and that none of them holds
 // an ID, a handle or an owner.
 func TestManagerTelemetry(t *testing.T) {
-	ctx := context.Background()
 	tel := newTelemetry(t)
+	ctx := tel.traced()
 	mem := memorybackend.New()
 	t.Cleanup(func() { mem.Close() })
 	b := otelsession.WrapBackend(mem, tel.opts...)
@@ -270,7 +279,7 @@ func TestManagerTelemetry(t *testing.T) {
 func TestBackendFailureTelemetry(t *testing.T) {
 	tel := newTelemetry(t)
 	w := otelsession.WrapBackend(&full{}, tel.opts...)
-	_, err := w.(backend.FreshLoader).LoadFresh(context.Background(), "key")
+	_, err := w.(backend.FreshLoader).LoadFresh(tel.traced(), "key")
 	require.ErrorIs(t, err, backend.ErrUnavailable, "the error passes through unchanged")
 	spans := tel.spans.Ended()
 	require.Len(t, spans, 1)
@@ -280,4 +289,18 @@ func TestBackendFailureTelemetry(t *testing.T) {
 	assert.Equal(t, "unavailable", sp.Status().Description)
 	assert.Empty(t, sp.Events(), "no error message in the span")
 	assert.Equal(t, int64(1), value(tel.collect(t), otelsession.BackendDurationMetric, "operation", "load_fresh", "outcome", "unavailable"))
+}
+
+// TestNoSpanOutsideATrace: a call whose context has no recording span is
+// measured but starts no trace.
+func TestNoSpanOutsideATrace(t *testing.T) {
+	tel := newTelemetry(t)
+	w := otelsession.WrapBackend(&full{}, tel.opts...)
+	_, err := w.Load(context.Background(), "key")
+	require.ErrorIs(t, err, backend.ErrNotFound)
+	unsampled, _ := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample())).Tracer("test").Start(context.Background(), "request")
+	_, err = w.Load(unsampled, "key")
+	require.ErrorIs(t, err, backend.ErrNotFound)
+	assert.Empty(t, tel.spans.Ended())
+	assert.Equal(t, int64(2), value(tel.collect(t), otelsession.BackendDurationMetric, "operation", "load", "outcome", "not_found"))
 }
