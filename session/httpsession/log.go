@@ -1,6 +1,7 @@
 package httpsession
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -58,4 +59,23 @@ func (mw *Middleware[T]) handle(r *http.Request) string {
 		return ""
 	}
 	return rs.sess.Handle()
+}
+
+// applied turns a write that the store applied but could not confirm as
+// durable (session.ErrNotDurable, with s the stored session when there is
+// one) into a success, logged at Warn: the session is stored, its cookie
+// must go out, and the response stands. Any other error is returned.
+func (mw *Middleware[T]) applied(ctx context.Context, s *session.Session[T], err error) error {
+	if err == nil || !errors.Is(err, session.ErrNotDurable) {
+		return err
+	}
+	if l := mw.cf.logger; l.Enabled(ctx, slog.LevelWarn) {
+		h := ""
+		if s != nil {
+			h = s.Handle()
+		}
+		l.LogAttrs(ctx, slog.LevelWarn, "httpsession: stored, but not confirmed durable",
+			slog.String("session", h), slog.Any("error", err))
+	}
+	return nil
 }

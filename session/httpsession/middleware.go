@@ -179,7 +179,7 @@ func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 			return err
 		}
 		s, err := mw.m.Create(ctx, rs.owner, data)
-		if err != nil {
+		if err = mw.applied(ctx, s, err); err != nil {
 			return fmt.Errorf("httpsession: update: %w", err)
 		}
 		rs.set(s)
@@ -189,7 +189,7 @@ func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 		return fmt.Errorf("httpsession: update: %w", err)
 	}
 	s, err := mw.m.Update(ctx, rs.sess.ID, func(s *session.Session[T]) error { return fn(&s.Data) })
-	if err != nil {
+	if err = mw.applied(ctx, s, err); err != nil {
 		return fmt.Errorf("httpsession: update: %w", err)
 	}
 	*rs.sess = *s

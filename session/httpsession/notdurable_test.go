@@ -85,3 +85,45 @@ func TestLoginNotDurable(t *testing.T) {
 		t.Fatalf("Get of the old ID = %v, want ErrNotFound", err)
 	}
 }
+
+// TestSaveNotDurable: the middleware's own saves treat a write that was
+// applied but not confirmed durable as stored: a new visitor's first
+// change gets its cookie, and the response is the handler's, not the
+// error handler's.
+func TestSaveNotDurable(t *testing.T) {
+	mem := memorybackend.New()
+	t.Cleanup(func() { _ = mem.Close() })
+	m, err := session.NewManager[Basket](notDurable{mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced := false
+	mw, err := httpsession.New(m, httpsession.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+		replaced = true
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := mw.Modify(r, func(b *Basket) { b.Items = map[string]int{"pear": 1} }); err != nil {
+			t.Errorf("Modify: %v", err)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "https://example.com/cart", nil))
+	if replaced || rec.Code != http.StatusNoContent {
+		t.Fatalf("status %d, error handler called: %v; want the handler's 204", rec.Code, replaced)
+	}
+	var id string
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == httpsession.DefaultCookieName {
+			id = c.Value
+		}
+	}
+	s, err := m.Get(context.Background(), id)
+	if err != nil || s.Data.Items["pear"] != 1 {
+		t.Fatalf("Get of the cookie's session = %+v, %v; want the stored pear", s, err)
+	}
+}

@@ -149,7 +149,7 @@ func (rs *response[T]) save(ctx context.Context, late bool) error {
 	next := rs.next // callers save right after direct: it is what Save stores
 	rs.next = nil
 	if rs.stored {
-		if err := rs.mw.m.Save(ctx, rs.sess); err != nil {
+		if err := rs.mw.applied(ctx, rs.sess, rs.mw.m.Save(ctx, rs.sess)); err != nil {
 			return fmt.Errorf("httpsession: %w", err)
 		}
 		rs.dirty = false
@@ -164,7 +164,7 @@ func (rs *response[T]) save(ctx context.Context, late bool) error {
 		return fmt.Errorf("httpsession: a new session was changed after the response started: %w", ErrHeadersWritten)
 	}
 	s, err := rs.mw.m.Create(ctx, rs.sess.Owner, rs.sess.Data)
-	if err != nil {
+	if err = rs.mw.applied(ctx, s, err); err != nil {
 		return fmt.Errorf("httpsession: %w", err)
 	}
 	rs.set(s)
@@ -183,7 +183,7 @@ func (rs *response[T]) destroy(ctx context.Context, op string) error {
 		if slices.Contains(ids[:i], id) {
 			continue
 		}
-		if err := rs.mw.m.Destroy(ctx, id); err != nil {
+		if err := rs.mw.applied(ctx, nil, rs.mw.m.Destroy(ctx, id)); err != nil {
 			return fmt.Errorf("httpsession: %s: %w", op, err)
 		}
 	}
