@@ -107,6 +107,12 @@ func ensure() (string, error) {
 			shared.err = fmt.Errorf("no test database on %s: %w", redact(AdminURL()), shared.err)
 			return
 		}
+		// A commit need not wait for the WAL flush in a test database: the
+		// tests prove logic, not durability, and thousands of conflicting
+		// writes (conformance's Manager/ConcurrentUpdate) otherwise take
+		// minutes on a loaded machine. Best effort: a server that refuses
+		// keeps its setting.
+		_ = adminExec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET synchronous_commit = off")
 		shared.name = name
 		shared.url, shared.err = withDatabase(AdminURL(), name)
 	})
