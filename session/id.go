@@ -18,6 +18,14 @@ func uuidV4() (string, error) {
 	return u.String(), nil
 }
 
+// ValidID reports whether id is well formed for this Manager: a UUID v4 in
+// canonical form, or with a custom generator (WithIDGenerator) up to 256
+// bytes of the URL-safe and base64 alphabets. It says nothing about whether
+// a session with that ID exists. Get, Update and Destroy answer a malformed
+// ID without a backend call; ValidID lets a caller that picks among several
+// candidate IDs (httpsession among a request's cookies) drop junk first.
+func (m *Manager[T]) ValidID(id string) bool { return m.validID(id) }
+
 // validID reports whether id can be a session ID of this Manager. It runs
 // before any backend call, so a malformed ID costs nothing and can never
 // reach the store.

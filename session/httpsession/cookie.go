@@ -6,22 +6,24 @@ import (
 	"time"
 )
 
-// maxCookies bounds how many cookies of our name a request may make us look
-// up (a browser may hold one per domain and path), so a client cannot turn
-// one request into many backend reads.
+// maxCookies bounds how many well-formed cookies of our name a request may
+// make us look up (a browser may hold one per domain and path), so a client
+// cannot turn one request into many backend reads.
 const maxCookies = 3
 
-// requestIDs returns the session IDs the client sent, at most maxCookies,
-// in the order of its Cookie headers (or, with WithHeader, of the values of
-// that header). It reads the headers itself instead
-// of through r.CookiesNamed, which allocates every cookie of the request;
-// the values need no validation here, since the Manager accepts only
-// well-formed IDs.
+// requestIDs returns the well-formed session IDs the client sent, at most
+// maxCookies, in the order of its Cookie headers (or, with WithHeader, of
+// the values of that header). It reads the headers itself instead of
+// through r.CookiesNamed, which allocates every cookie of the request.
+// Malformed values are skipped before the cap, since they cost no backend
+// read: otherwise junk cookies of our name (planted, say, from a sibling
+// subdomain) ahead of the live one would hide it, so that Logout would
+// leave it alive and Login create a second session beside it.
 func (mw *Middleware[T]) requestIDs(r *http.Request, buf *[maxCookies]string) []string {
 	ids := buf[:0]
 	if mw.cf.header != "" {
 		for _, v := range r.Header[mw.cf.header] {
-			if v = strings.TrimSpace(v); v == "" {
+			if v = strings.TrimSpace(v); !mw.m.ValidID(v) {
 				continue
 			}
 			if ids = append(ids, v); len(ids) == maxCookies {
@@ -39,7 +41,7 @@ func (mw *Middleware[T]) requestIDs(r *http.Request, buf *[maxCookies]string) []
 			if len(val) > 1 && val[0] == '"' && val[len(val)-1] == '"' {
 				val = val[1 : len(val)-1]
 			}
-			if val == "" {
+			if !mw.m.ValidID(val) {
 				continue
 			}
 			if ids = append(ids, val); len(ids) == maxCookies {
@@ -78,7 +80,7 @@ func (mw *Middleware[T]) newCookie(id string, absolute time.Time, persistent boo
 }
 
 // expiredCookie is the cookie that makes the client forget its session ID:
-// an empty value (which requestIDs skips) that lives one second. It is not
+// an empty value (malformed, which requestIDs skips) that lives one second. It is not
 // a deletion (Max-Age=0) because Chromium keeps a page sent with
 // Cache-Control: no-store in its back/forward cache when a cookie is
 // deleted, and evicts it only when a cookie is set (seen with Chromium 156

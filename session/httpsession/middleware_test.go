@@ -962,6 +962,56 @@ func TestSeveralCookiesOfOurName(t *testing.T) {
 	}
 }
 
+// Junk values of our name do not count towards the cap on lookups: three
+// malformed cookies ahead of the live one (which a sibling subdomain can
+// plant) must not hide it from Session, Logout or Login.
+func TestJunkCookiesDoNotHideTheLiveSession(t *testing.T) {
+	e := newEnv(t)
+	junk := "session=x; session=y; session=z; session="
+	for _, tc := range []struct{ name, path string }{
+		{"Read", "/read"}, {"Logout", "/logout"}, {"Login", "/login?user=ada"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			live, err := e.m.Create(ctx, "ada", Cart{N: 4})
+			require.NoError(t, err)
+			method := "POST"
+			if tc.path == "/read" {
+				method = "GET"
+			}
+			req := httptest.NewRequest(method, tc.path, nil)
+			req.Header.Add("Cookie", junk+live.ID)
+			rec := httptest.NewRecorder()
+			e.mw.Handler(e.mux).ServeHTTP(rec, req)
+			switch tc.name {
+			case "Read":
+				assert.Equal(t, "owner=ada n=4 id="+live.ID, rec.Body.String())
+			case "Logout":
+				_, err := e.m.GetFresh(ctx, live.ID)
+				assert.ErrorIs(t, err, session.ErrNotFound, "Logout destroyed the live session")
+			case "Login":
+				_, err := e.m.GetFresh(ctx, live.ID)
+				assert.ErrorIs(t, err, session.ErrNotFound, "Login renewed the live session")
+				s, err := e.m.Get(ctx, setCookie(t, rec.Result()).Value)
+				require.NoError(t, err)
+				assert.Equal(t, 4, s.Data.N, "the renewed session kept the data")
+			}
+		})
+	}
+	t.Run("Header", func(t *testing.T) {
+		h := newEnv(t, httpsession.WithHeader("X-Session"))
+		live, err := h.m.Create(context.Background(), "ada", Cart{N: 4})
+		require.NoError(t, err)
+		req := httptest.NewRequest("GET", "/read", nil)
+		for _, v := range []string{"x", "y", "z", live.ID} {
+			req.Header.Add("X-Session", v)
+		}
+		rec := httptest.NewRecorder()
+		h.mw.Handler(h.mux).ServeHTTP(rec, req)
+		assert.Equal(t, "owner=ada n=4 id="+live.ID, rec.Body.String())
+	})
+}
+
 func TestCorruptSessionCanBeLoggedOut(t *testing.T) {
 	mem := memorybackend.New()
 	defer mem.Close()
