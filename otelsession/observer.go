@@ -151,12 +151,12 @@ func NewObserver(opts ...Option) *Observer {
 
 // Observe records e. Events of unknown kinds, or with an unknown Op or
 // Outcome, are ignored.
-func (o *Observer) Observe(ctx context.Context, e session.Event) {
+func (o *Observer) Observe(ctx context.Context, e session.Observation) {
 	if int(e.Op) >= session.NumOps || int(e.Outcome) >= session.NumOutcomes {
 		return
 	}
 	switch e.Kind {
-	case session.EventLoaded:
+	case session.ObservedLoaded:
 		o.loads[e.Op][e.Outcome].Add(1)
 		switch e.Cache {
 		case session.CacheHit:
@@ -164,22 +164,22 @@ func (o *Observer) Observe(ctx context.Context, e session.Event) {
 		case session.CacheMiss:
 			o.misses.Add(1)
 		}
-	case session.EventCreated:
+	case session.ObservedCreated:
 		o.created.Add(1)
 		o.payload.Record(ctx, int64(e.Bytes), o.byOpRec[e.Op]...)
-	case session.EventSaved:
+	case session.ObservedSaved:
 		o.saved[e.Op].Add(1)
 		o.payload.Record(ctx, int64(e.Bytes), o.byOpRec[e.Op]...)
-	case session.EventRenewed:
+	case session.ObservedRenewed:
 		o.renewed.Add(1)
 		o.payload.Record(ctx, int64(e.Bytes), o.byOpRec[e.Op]...)
-	case session.EventDestroyed:
+	case session.ObservedDestroyed:
 		o.destroyed[e.Op].Add(int64(e.N))
-	case session.EventConflict:
+	case session.ObservedConflict:
 		o.conflicts[e.Op].Add(1)
-	case session.EventRetry:
+	case session.ObservedRetry:
 		o.retries.Add(1)
-	case session.EventExhausted:
+	case session.ObservedExhausted:
 		o.exhausted.Add(1)
 	}
 }

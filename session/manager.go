@@ -120,7 +120,7 @@ func (m *Manager[T]) create(ctx context.Context, owner string, data T, lifetime 
 			return nil, fmt.Errorf("session: create: %w", err)
 		}
 		s := m.fromRecord(id, stored, data)
-		m.observe(ctx, Event{Kind: EventCreated, Op: OpCreate, Bytes: len(payload)})
+		m.observe(ctx, Observation{Kind: ObservedCreated, Op: OpCreate, Bytes: len(payload)})
 		if err != nil {
 			return s, fmt.Errorf("session: create: %w", err)
 		}
@@ -191,7 +191,7 @@ func (m *Manager[T]) get(ctx context.Context, op Op, id string, fresh bool) (*Se
 // now, from the store itself if fresh.
 func (m *Manager[T]) load(ctx context.Context, op Op, id string, now time.Time, fresh bool) (*Session[T], error) {
 	if !m.validID(id) {
-		m.observe(ctx, Event{Kind: EventLoaded, Op: op, Outcome: OutcomeMalformed})
+		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeMalformed})
 		return nil, fmt.Errorf("session: get: malformed ID: %w", ErrNotFound)
 	}
 	key := storageKey(id)
@@ -202,12 +202,12 @@ func (m *Manager[T]) load(ctx context.Context, op Op, id string, now time.Time, 
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
 	if rec.Expired(now) {
-		m.observe(ctx, Event{Kind: EventLoaded, Op: op, Outcome: OutcomeExpired})
+		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeExpired})
 		return nil, fmt.Errorf("session: get: expired: %w", ErrNotFound)
 	}
 	s := m.fromRecord(id, rec, *new(T))
 	if m.decoded.get(key, rec.Payload, &s.Data) {
-		m.observe(ctx, Event{Kind: EventLoaded, Op: op, Outcome: OutcomeFound, Cache: CacheHit, Bytes: len(rec.Payload)})
+		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeFound, Cache: CacheHit, Bytes: len(rec.Payload)})
 		return s, nil
 	}
 	// A codec may alias its input in what it decodes, which the caller
@@ -219,11 +219,11 @@ func (m *Manager[T]) load(ctx context.Context, op Op, id string, now time.Time, 
 	}
 	if err := m.decode(data, &s.Data); err != nil {
 		m.logCorrupt(ctx, op, key, data, err)
-		m.observe(ctx, Event{Kind: EventLoaded, Op: op, Outcome: OutcomeCorrupt})
+		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeCorrupt})
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
 	m.decoded.put(key, rec.Owner, keep, &s.Data)
-	m.observe(ctx, Event{Kind: EventLoaded, Op: op, Outcome: OutcomeFound, Cache: m.cacheResult(), Bytes: len(data)})
+	m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeFound, Cache: m.cacheResult(), Bytes: len(data)})
 	return s, nil
 }
 
@@ -261,11 +261,11 @@ func (m *Manager[T]) save(ctx context.Context, op Op, s *Session[T]) error {
 	m.logErr(ctx, op, "Update", rec.Key, err)
 	if err != nil && !applied(err) {
 		if errors.Is(err, ErrConflict) {
-			m.observe(ctx, Event{Kind: EventConflict, Op: op})
+			m.observe(ctx, Observation{Kind: ObservedConflict, Op: op})
 		}
 		return err
 	}
-	m.observe(ctx, Event{Kind: EventSaved, Op: op, Bytes: len(rec.Payload)})
+	m.observe(ctx, Observation{Kind: ObservedSaved, Op: op, Bytes: len(rec.Payload)})
 	s.IdleDeadline, s.version = stored.IdleDeadline, stored.Version
 	return err
 }
@@ -305,7 +305,7 @@ func (m *Manager[T]) record(s *Session[T]) (backend.Record, error) {
 // ErrNotDurable, Update returns the stored session and the error.
 func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T]) error) (*Session[T], error) {
 	if !m.validID(id) {
-		m.observe(ctx, Event{Kind: EventLoaded, Op: OpUpdate, Outcome: OutcomeMalformed})
+		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: OpUpdate, Outcome: OutcomeMalformed})
 		return nil, fmt.Errorf("session: update: malformed ID: %w", ErrNotFound)
 	}
 	unlock, err := m.updates.lock(ctx, storageKey(id))
@@ -334,11 +334,11 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 		if !errors.Is(err, ErrConflict) || attempt+1 >= m.cf.maxAttempts {
 			if errors.Is(err, ErrConflict) {
 				m.logExhausted(ctx, s.key, attempt+1, err)
-				m.observe(ctx, Event{Kind: EventExhausted, Op: OpUpdate, N: attempt + 1})
+				m.observe(ctx, Observation{Kind: ObservedExhausted, Op: OpUpdate, N: attempt + 1})
 			}
 			return nil, fmt.Errorf("session: update after %d attempts: %w", attempt+1, err)
 		}
-		m.observe(ctx, Event{Kind: EventRetry, Op: OpUpdate, N: attempt + 2})
+		m.observe(ctx, Observation{Kind: ObservedRetry, Op: OpUpdate, N: attempt + 2})
 		if err := backoff(ctx, attempt); err != nil {
 			return nil, fmt.Errorf("session: update: %w", err)
 		}
@@ -396,11 +396,11 @@ func (m *Manager[T]) Renew(ctx context.Context, s *Session[T]) error {
 	}
 	if err != nil && !applied(err) {
 		if errors.Is(err, ErrConflict) {
-			m.observe(ctx, Event{Kind: EventConflict, Op: OpRenew})
+			m.observe(ctx, Observation{Kind: ObservedConflict, Op: OpRenew})
 		}
 		return fmt.Errorf("session: renew: %w", err)
 	}
-	m.observe(ctx, Event{Kind: EventRenewed, Op: OpRenew, Bytes: len(rec.Payload)})
+	m.observe(ctx, Observation{Kind: ObservedRenewed, Op: OpRenew, Bytes: len(rec.Payload)})
 	m.decoded.forget(s.key)
 	s.ID, s.key, s.version, s.IdleDeadline = id, stored.Key, stored.Version, stored.IdleDeadline
 	if err != nil {
@@ -460,7 +460,7 @@ func (m *Manager[T]) Destroy(ctx context.Context, id string) error {
 		m.logErr(ctx, OpDestroy, "Delete", key, err)
 		return fmt.Errorf("session: destroy: %w", err)
 	}
-	m.observe(ctx, Event{Kind: EventDestroyed, Op: OpDestroy, N: 1})
+	m.observe(ctx, Observation{Kind: ObservedDestroyed, Op: OpDestroy, N: 1})
 	return nil
 }
 
@@ -476,7 +476,7 @@ func (m *Manager[T]) Revoke(ctx context.Context, s *Session[T]) error {
 		m.logErr(ctx, OpRevoke, "Delete", s.key, err)
 		return fmt.Errorf("session: revoke: %w", err)
 	}
-	m.observe(ctx, Event{Kind: EventDestroyed, Op: OpRevoke, N: 1})
+	m.observe(ctx, Observation{Kind: ObservedDestroyed, Op: OpRevoke, N: 1})
 	return nil
 }
 
@@ -503,16 +503,16 @@ func (m *Manager[T]) ListByOwner(ctx context.Context, owner string) ([]*Session[
 	out := make([]*Session[T], 0, len(recs))
 	for _, rec := range recs {
 		if rec.Expired(now) {
-			m.observe(ctx, Event{Kind: EventLoaded, Op: OpListByOwner, Outcome: OutcomeExpired})
+			m.observe(ctx, Observation{Kind: ObservedLoaded, Op: OpListByOwner, Outcome: OutcomeExpired})
 			continue
 		}
 		s := m.fromRecord("", rec, *new(T))
 		if err := m.decode(rec.Payload, &s.Data); err != nil {
 			m.logCorrupt(ctx, OpListByOwner, rec.Key, rec.Payload, err)
-			m.observe(ctx, Event{Kind: EventLoaded, Op: OpListByOwner, Outcome: OutcomeCorrupt})
+			m.observe(ctx, Observation{Kind: ObservedLoaded, Op: OpListByOwner, Outcome: OutcomeCorrupt})
 			return nil, fmt.Errorf("session: list by owner: %w", err)
 		}
-		m.observe(ctx, Event{Kind: EventLoaded, Op: OpListByOwner, Outcome: OutcomeFound, Bytes: len(rec.Payload)})
+		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: OpListByOwner, Outcome: OutcomeFound, Bytes: len(rec.Payload)})
 		out = append(out, s)
 	}
 	return out, nil
@@ -529,7 +529,7 @@ func (m *Manager[T]) DestroyByOwner(ctx context.Context, owner string) (int, err
 	n, err := idx.DeleteByOwner(ctx, owner)
 	m.decoded.forgetOwner(owner)
 	if n > 0 || err == nil {
-		m.observe(ctx, Event{Kind: EventDestroyed, Op: OpDestroyByOwner, N: n})
+		m.observe(ctx, Observation{Kind: ObservedDestroyed, Op: OpDestroyByOwner, N: n})
 	}
 	if err != nil {
 		m.logOwnerErr(ctx, OpDestroyByOwner, "DeleteByOwner", owner, err)

@@ -5,7 +5,7 @@ import (
 	"errors"
 )
 
-// Observer receives an Event for each thing the Manager does that an
+// Observer receives an Observation for each thing the Manager does that an
 // operator counts: sessions created, read, saved, renewed and destroyed,
 // decode-cache hits, update conflicts. Package otelsession turns the events
 // into OpenTelemetry metrics.
@@ -13,77 +13,79 @@ import (
 // Observe is called synchronously, on the goroutine of the Manager call
 // that caused the event, with that call's context; it must be safe for
 // concurrent use and fast (a counter increment), and must not call the
-// Manager. An Event never holds a session ID or anything derived from one.
-// New kinds of event may be added: ignore the kinds you do not know.
+// Manager. An Observation never holds a session ID or anything derived
+// from one. New kinds may be added: ignore the kinds you do not know.
+// (Observations are counts for operators; the lifecycle of individual
+// sessions, across instances, is another matter.)
 type Observer interface {
-	Observe(ctx context.Context, e Event)
+	Observe(ctx context.Context, e Observation)
 }
 
-// Event is one observation of a Manager. Which fields are set depends on
-// Kind.
-type Event struct {
+// Observation is one thing a Manager did, for counting. Which fields are
+// set depends on Kind.
+type Observation struct {
 	// Kind says what happened.
-	Kind EventKind
+	Kind ObservationKind
 	// Op is the Manager method the event happened in.
 	Op Op
-	// Outcome is how a read ended (EventLoaded only).
+	// Outcome is how a read ended (ObservedLoaded only).
 	Outcome Outcome
-	// Cache is what the decode cache answered (EventLoaded with
+	// Cache is what the decode cache answered (ObservedLoaded with
 	// OutcomeFound only); CacheUnused when the cache is off for T and in
 	// ListByOwner, which does not consult it.
 	Cache CacheResult
-	// N is a count: the sessions deleted (EventDestroyed), the attempt
-	// about to start (EventRetry, from 2), the attempts made
-	// (EventExhausted).
+	// N is a count: the sessions deleted (ObservedDestroyed), the attempt
+	// about to start (ObservedRetry, from 2), the attempts made
+	// (ObservedExhausted).
 	N int
 	// Bytes is the size of the encoded payload that was written
-	// (EventCreated, EventSaved, EventRenewed) or read (EventLoaded with
-	// OutcomeFound).
+	// (ObservedCreated, ObservedSaved, ObservedRenewed) or read
+	// (ObservedLoaded with OutcomeFound).
 	Bytes int
 }
 
-// EventKind is what an Event reports.
-type EventKind uint8
+// ObservationKind is what an Observation reports.
+type ObservationKind uint8
 
-// The kinds of Event.
+// The kinds of Observation.
 const (
-	// EventCreated: Create stored a new session.
-	EventCreated EventKind = iota + 1
-	// EventLoaded: Get, GetFresh or an Update attempt looked a session up,
+	// ObservedCreated: Create stored a new session.
+	ObservedCreated ObservationKind = iota + 1
+	// ObservedLoaded: Get, GetFresh or an Update attempt looked a session up,
 	// or ListByOwner read one of the sessions it lists; Outcome says how
 	// that ended.
-	EventLoaded
-	// EventSaved: Save or an Update attempt stored a session.
-	EventSaved
-	// EventRenewed: Renew moved a session to a new ID.
-	EventRenewed
-	// EventDestroyed: Destroy or Revoke deleted a session (N is 1, also
+	ObservedLoaded
+	// ObservedSaved: Save or an Update attempt stored a session.
+	ObservedSaved
+	// ObservedRenewed: Renew moved a session to a new ID.
+	ObservedRenewed
+	// ObservedDestroyed: Destroy or Revoke deleted a session (N is 1, also
 	// when it was already gone: deleting is idempotent and does not tell),
 	// or DestroyByOwner deleted N sessions.
-	EventDestroyed
-	// EventConflict: a write of Save, Update or Renew found the stored
+	ObservedDestroyed
+	// ObservedConflict: a write of Save, Update or Renew found the stored
 	// session changed since it was read; nothing was written.
-	EventConflict
-	// EventRetry: Update tries again after a conflict.
-	EventRetry
-	// EventExhausted: Update gave up after its configured number of
+	ObservedConflict
+	// ObservedRetry: Update tries again after a conflict.
+	ObservedRetry
+	// ObservedExhausted: Update gave up after its configured number of
 	// attempts, each of which met a conflict.
-	EventExhausted
+	ObservedExhausted
 )
 
-var eventKindNames = [...]string{
-	EventCreated: "created", EventLoaded: "loaded", EventSaved: "saved", EventRenewed: "renewed",
-	EventDestroyed: "destroyed", EventConflict: "conflict", EventRetry: "retry", EventExhausted: "exhausted",
+var observationKindNames = [...]string{
+	ObservedCreated: "created", ObservedLoaded: "loaded", ObservedSaved: "saved", ObservedRenewed: "renewed",
+	ObservedDestroyed: "destroyed", ObservedConflict: "conflict", ObservedRetry: "retry", ObservedExhausted: "exhausted",
 }
 
 // String returns the kind in lower case ("created", "loaded", ...), or
 // "unknown".
-func (k EventKind) String() string { return enumName(eventKindNames[:], k) }
+func (k ObservationKind) String() string { return enumName(observationKindNames[:], k) }
 
 // Outcome is how a read of a session ended.
 type Outcome uint8
 
-// The outcomes of EventLoaded.
+// The outcomes of ObservedLoaded.
 const (
 	// OutcomeFound: the session was live and decoded.
 	OutcomeFound Outcome = iota + 1
@@ -139,7 +141,7 @@ func WithObserver(o Observer) Option { return func(cf *config) { cf.observer = o
 
 // observe hands e to the observer, if there is one. It is small enough
 // to be inlined, so that a Manager without observer pays a nil check.
-func (m *Manager[T]) observe(ctx context.Context, e Event) {
+func (m *Manager[T]) observe(ctx context.Context, e Observation) {
 	if m.cf.observer != nil {
 		m.cf.observer.Observe(ctx, e)
 	}
@@ -157,7 +159,7 @@ func (m *Manager[T]) observeLoadErr(ctx context.Context, op Op, err error) {
 	case errors.Is(err, ErrCorrupt):
 		o = OutcomeCorrupt
 	}
-	m.cf.observer.Observe(ctx, Event{Kind: EventLoaded, Op: op, Outcome: o})
+	m.cf.observer.Observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: o})
 }
 
 // cacheResult is what a decode after a decode-cache miss reports.

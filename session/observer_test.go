@@ -17,12 +17,12 @@ import (
 type recorder struct {
 	t      *testing.T
 	mu     sync.Mutex
-	events []session.Event
+	events []session.Observation
 }
 
 type ctxKey struct{}
 
-func (r *recorder) Observe(ctx context.Context, e session.Event) {
+func (r *recorder) Observe(ctx context.Context, e session.Observation) {
 	if ctx.Value(ctxKey{}) != "call" {
 		r.t.Errorf("event %+v came without the call's context", e)
 	}
@@ -32,7 +32,7 @@ func (r *recorder) Observe(ctx context.Context, e session.Event) {
 }
 
 // take returns the events since the last take.
-func (r *recorder) take() []session.Event {
+func (r *recorder) take() []session.Observation {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := r.events
@@ -40,8 +40,8 @@ func (r *recorder) take() []session.Event {
 	return out
 }
 
-func loaded(op session.Op, o session.Outcome) session.Event {
-	return session.Event{Kind: session.EventLoaded, Op: op, Outcome: o}
+func loaded(op session.Op, o session.Outcome) session.Observation {
+	return session.Observation{Kind: session.ObservedLoaded, Op: op, Outcome: o}
 }
 
 func TestObserverEvents(t *testing.T) {
@@ -57,16 +57,16 @@ func TestObserverEvents(t *testing.T) {
 	rec0, err := f.Backend.Load(ctx, s.Handle())
 	require.NoError(t, err)
 	size := len(rec0.Payload)
-	assert.Equal(t, []session.Event{{Kind: session.EventCreated, Op: session.OpCreate, Bytes: size}}, rec.take(), "Create")
+	assert.Equal(t, []session.Observation{{Kind: session.ObservedCreated, Op: session.OpCreate, Bytes: size}}, rec.take(), "Create")
 
 	_, err = m.Get(ctx, s.ID)
 	require.NoError(t, err)
 	_, err = m.GetFresh(ctx, s.ID)
 	require.NoError(t, err)
-	found := func(op session.Op, c session.CacheResult) session.Event {
-		return session.Event{Kind: session.EventLoaded, Op: op, Outcome: session.OutcomeFound, Cache: c, Bytes: size}
+	found := func(op session.Op, c session.CacheResult) session.Observation {
+		return session.Observation{Kind: session.ObservedLoaded, Op: op, Outcome: session.OutcomeFound, Cache: c, Bytes: size}
 	}
-	assert.Equal(t, []session.Event{found(session.OpGet, session.CacheMiss), found(session.OpGetFresh, session.CacheHit)}, rec.take(), "Get, GetFresh")
+	assert.Equal(t, []session.Observation{found(session.OpGet, session.CacheMiss), found(session.OpGetFresh, session.CacheHit)}, rec.take(), "Get, GetFresh")
 
 	_, err = m.Get(ctx, "not-an-id")
 	require.Error(t, err)
@@ -78,7 +78,7 @@ func TestObserverEvents(t *testing.T) {
 	f.failing("Load", nil)
 	_, err = m.Update(ctx, "not-an-id", func(*session.Session[Profile]) error { return nil })
 	require.Error(t, err)
-	assert.Equal(t, []session.Event{
+	assert.Equal(t, []session.Observation{
 		loaded(session.OpGet, session.OutcomeMalformed),
 		loaded(session.OpGet, session.OutcomeNotFound),
 		loaded(session.OpGet, session.OutcomeFailed),
@@ -90,11 +90,11 @@ func TestObserverEvents(t *testing.T) {
 	require.NoError(t, m.Save(ctx, s))
 	require.ErrorIs(t, m.Save(ctx, stale), session.ErrConflict)
 	require.ErrorIs(t, m.Renew(ctx, stale), session.ErrConflict)
-	assert.Equal(t, []session.Event{
+	assert.Equal(t, []session.Observation{
 		found(session.OpGet, session.CacheHit),
-		{Kind: session.EventSaved, Op: session.OpSave, Bytes: size},
-		{Kind: session.EventConflict, Op: session.OpSave},
-		{Kind: session.EventConflict, Op: session.OpRenew},
+		{Kind: session.ObservedSaved, Op: session.OpSave, Bytes: size},
+		{Kind: session.ObservedConflict, Op: session.OpSave},
+		{Kind: session.ObservedConflict, Op: session.OpRenew},
 	}, rec.take(), "Save, Save and Renew of a stale copy")
 
 	_, err = m.Update(ctx, s.ID, func(*session.Session[Profile]) error {
@@ -102,7 +102,7 @@ func TestObserverEvents(t *testing.T) {
 		return err
 	})
 	require.ErrorIs(t, err, session.ErrConflict)
-	var want []session.Event
+	var want []session.Observation
 	for attempt := 1; attempt <= 3; attempt++ {
 		// The first attempt reads what Save wrote, decoded before; the
 		// others what the other instance wrote, a new payload.
@@ -110,19 +110,19 @@ func TestObserverEvents(t *testing.T) {
 		if attempt == 1 {
 			c = session.CacheHit
 		}
-		want = append(want, found(session.OpUpdate, c), session.Event{Kind: session.EventConflict, Op: session.OpUpdate})
+		want = append(want, found(session.OpUpdate, c), session.Observation{Kind: session.ObservedConflict, Op: session.OpUpdate})
 		if attempt < 3 {
-			want = append(want, session.Event{Kind: session.EventRetry, Op: session.OpUpdate, N: attempt + 1})
+			want = append(want, session.Observation{Kind: session.ObservedRetry, Op: session.OpUpdate, N: attempt + 1})
 		}
 	}
-	want = append(want, session.Event{Kind: session.EventExhausted, Op: session.OpUpdate, N: 3})
+	want = append(want, session.Observation{Kind: session.ObservedExhausted, Op: session.OpUpdate, N: 3})
 	assert.Equal(t, want, rec.take(), "Update that gives up")
 
 	s, err = m.Get(ctx, s.ID)
 	require.NoError(t, err)
 	rec.take()
 	require.NoError(t, m.Renew(ctx, s))
-	assert.Equal(t, []session.Event{{Kind: session.EventRenewed, Op: session.OpRenew, Bytes: size}}, rec.take(), "Renew")
+	assert.Equal(t, []session.Observation{{Kind: session.ObservedRenewed, Op: session.OpRenew, Bytes: size}}, rec.take(), "Renew")
 
 	list, err := m.ListByOwner(ctx, "ada")
 	require.NoError(t, err)
@@ -137,7 +137,7 @@ func TestObserverEvents(t *testing.T) {
 	n, err := m.DestroyByOwner(ctx, "ada")
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
-	assert.Equal(t, []session.Event{{Kind: session.EventDestroyed, Op: session.OpDestroyByOwner, N: 2}}, rec.take(), "DestroyByOwner")
+	assert.Equal(t, []session.Observation{{Kind: session.ObservedDestroyed, Op: session.OpDestroyByOwner, N: 2}}, rec.take(), "DestroyByOwner")
 
 	exp, err := m.Create(ctx, "", Profile{})
 	require.NoError(t, err)
@@ -145,7 +145,7 @@ func TestObserverEvents(t *testing.T) {
 	rec.take()
 	_, err = m.Get(ctx, exp.ID)
 	require.ErrorIs(t, err, session.ErrNotFound)
-	assert.Equal(t, []session.Event{loaded(session.OpGet, session.OutcomeExpired)}, rec.take(), "expired")
+	assert.Equal(t, []session.Observation{loaded(session.OpGet, session.OutcomeExpired)}, rec.take(), "expired")
 }
 
 func TestObserverCorruptAndList(t *testing.T) {
@@ -162,10 +162,10 @@ func TestObserverCorruptAndList(t *testing.T) {
 	events := rec.take()[1:]
 	size := events[0].Bytes
 	assert.Positive(t, size)
-	assert.Equal(t, []session.Event{
-		{Kind: session.EventLoaded, Op: session.OpListByOwner, Outcome: session.OutcomeFound, Bytes: size},
-		{Kind: session.EventDestroyed, Op: session.OpRevoke, N: 1},
-		{Kind: session.EventDestroyed, Op: session.OpDestroy, N: 1},
+	assert.Equal(t, []session.Observation{
+		{Kind: session.ObservedLoaded, Op: session.OpListByOwner, Outcome: session.OutcomeFound, Bytes: size},
+		{Kind: session.ObservedDestroyed, Op: session.OpRevoke, N: 1},
+		{Kind: session.ObservedDestroyed, Op: session.OpDestroy, N: 1},
 	}, events)
 
 	s, err = m.Create(ctx, "ada", Profile{Name: "Ada"})
@@ -176,7 +176,7 @@ func TestObserverCorruptAndList(t *testing.T) {
 	require.ErrorIs(t, err, session.ErrCorrupt)
 	_, err = m.ListByOwner(ctx, "ada")
 	require.ErrorIs(t, err, session.ErrCorrupt)
-	assert.Equal(t, []session.Event{
+	assert.Equal(t, []session.Observation{
 		loaded(session.OpGet, session.OutcomeCorrupt),
 		loaded(session.OpListByOwner, session.OutcomeCorrupt),
 	}, rec.take())
@@ -186,7 +186,7 @@ func TestEventNames(t *testing.T) {
 	assert.Equal(t, "get_fresh", session.OpGetFresh.String())
 	assert.Equal(t, "destroy_by_owner", session.OpDestroyByOwner.String())
 	assert.Equal(t, "not_found", session.OutcomeNotFound.String())
-	assert.Equal(t, "exhausted", session.EventExhausted.String())
+	assert.Equal(t, "exhausted", session.ObservedExhausted.String())
 	assert.Equal(t, "hit", session.CacheHit.String())
 	assert.Equal(t, "unknown", session.Op(200).String())
 	assert.Equal(t, "unknown", session.Op(0).String())
