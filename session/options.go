@@ -90,6 +90,11 @@ func WithIDGenerator(gen func() (string, error)) Option {
 // before it gives up with ErrConflict. Default: 100.
 func WithUpdateAttempts(n int) Option { return func(cf *config) { cf.maxAttempts = n } }
 
+// UpdateAttempts returns how many times Update tries before it gives up
+// (WithUpdateAttempts), for callers that retry a write of their own the
+// same way (httpsession's Login, around Renew).
+func (m *Manager[T]) UpdateAttempts() int { return m.cf.maxAttempts }
+
 // WithDecodeCache sets how many decoded sessions the Manager keeps. A Get
 // whose stored payload is byte for byte the one last decoded for that
 // session returns a copy of the decoded value instead of decoding again:

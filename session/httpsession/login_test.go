@@ -143,3 +143,93 @@ func (e *env) sessionCookieOf(c *http.Client) string {
 	}
 	return ""
 }
+
+// A Login that reads the session, checks a password, and renews while
+// another tab of the same browser updates the session: the renewal
+// conflicts, and Login retries as Update does instead of failing.
+func TestLoginRetriesWhenAnotherTabSaves(t *testing.T) {
+	e := newEnv(t)
+	read, checked := make(chan struct{}), make(chan struct{})
+	e.mux.HandleFunc("POST /slow-login", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := e.mw.Session(r); err != nil {
+			t.Error(err)
+		}
+		close(read)
+		<-checked // the password check, while the other tab saves
+		if err := e.mw.Login(r, "ada"); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	c := e.client()
+	e.do(c, "POST", "/inc")
+	old := e.sessionCookie(c).Value
+	type result struct {
+		resp *http.Response
+		body string
+	}
+	done := make(chan result)
+	go func() {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/slow-login", nil)
+		resp, err := withCookie(old).Do(req)
+		if err != nil {
+			t.Error(err)
+			close(done)
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- result{resp, string(b)}
+	}()
+	<-read
+	resp, body := e.do(c, "POST", "/update") // the other tab
+	require.Equal(t, "ok", body)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	close(checked)
+	res, ok := <-done
+	require.True(t, ok)
+	require.Equal(t, "ok", res.body)
+	id := setCookie(t, res.resp).Value
+	s, err := e.m.GetFresh(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, "ada", s.Owner)
+	assert.Equal(t, 2, s.Data.N, "the other tab's update is kept")
+	_, err = e.m.GetFresh(context.Background(), old)
+	assert.ErrorIs(t, err, session.ErrNotFound, "the old ID is dead")
+}
+
+// Changes of the Login's own request are not thrown away to retry: the
+// conflict is returned, as before.
+func TestLoginWithOwnChangesDoesNotRetry(t *testing.T) {
+	e := newEnv(t)
+	read, checked := make(chan struct{}), make(chan struct{})
+	loginErr := make(chan error, 1)
+	e.mux.HandleFunc("POST /slow-login", func(w http.ResponseWriter, r *http.Request) {
+		if err := e.mw.Modify(r, func(c *Cart) { c.Items = append(c.Items, "mine") }); err != nil {
+			t.Error(err)
+		}
+		close(read)
+		<-checked
+		loginErr <- e.mw.Login(r, "ada")
+	})
+	c := e.client()
+	e.do(c, "POST", "/inc")
+	old := e.sessionCookie(c).Value
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequest("POST", e.srv.URL+"/slow-login", nil)
+		if resp, err := withCookie(old).Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-read
+	e.do(c, "POST", "/update")
+	close(checked)
+	<-done
+	assert.ErrorIs(t, <-loginErr, session.ErrConflict)
+	s, err := e.m.GetFresh(context.Background(), old)
+	require.NoError(t, err, "the session was not renewed")
+	assert.Equal(t, 2, s.Data.N)
+}

@@ -208,6 +208,14 @@ func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 // the new user's data with Modify after Login. Call Login before writing
 // the response; afterwards it returns ErrHeadersWritten and does nothing.
 //
+// A concurrent request of the same session (another tab) that saves it
+// while this one checks a password makes the renewal conflict; Login then
+// reads the session again and retries, with backoff, up to the Manager's
+// session.Manager.UpdateAttempts times in all, like Update. It does not
+// retry when this request has changes of its own not yet stored (Modify,
+// or Data changed directly), which would overwrite the other request's:
+// the error then matches session.ErrConflict.
+//
 // opts choose for this session what the defaults would otherwise decide:
 // a lifetime of its own (Lifetime, for "remember me") and a persistent or
 // browser-session cookie (Persistent):
@@ -217,7 +225,7 @@ func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 // The caller's errors: ErrNoOwner for an empty owner (nothing changes),
 // session.ErrLifetime for a Lifetime the Manager does not allow (nothing
 // changes), ErrHeadersWritten, ErrNoMiddleware. Any other error is the
-// store's; one
+// store's (session.ErrConflict when concurrent writers won every attempt); one
 // matching session.ErrNotDurable means the login took place and the new
 // cookie goes out, but the store could not confirm it as durable as
 // configured (log it and carry on).
@@ -246,13 +254,14 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string, opts ...LoginOptio
 		return err
 	}
 	s := rs.sess
-	if rs.stored && rs.owner != "" && rs.owner != owner {
-		if err := mw.m.Destroy(ctx, s.ID); err != nil {
-			return fmt.Errorf("httpsession: login: %w", err)
+	for attempt := 0; rs.stored; attempt++ {
+		if rs.owner != "" && rs.owner != owner {
+			if err := mw.m.Destroy(ctx, s.ID); err != nil {
+				return fmt.Errorf("httpsession: login: %w", err)
+			}
+			rs.reset()
+			break
 		}
-		rs.reset()
-	}
-	if rs.stored {
 		prev := s.Owner
 		s.Owner = owner
 		var err error
@@ -272,13 +281,40 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string, opts ...LoginOptio
 				return fmt.Errorf("httpsession: login: %w", err)
 			}
 			return nil
-		case !errors.Is(err, session.ErrNotFound):
-			s.Owner = prev
+		case errors.Is(err, session.ErrNotFound):
+			// Gone meanwhile (expired, logged out elsewhere): start afresh
+			// with the data at hand.
+			rs.stored = false
+			continue
+		}
+		s.Owner = prev
+		if !errors.Is(err, session.ErrConflict) {
 			return fmt.Errorf("httpsession: login: %w", err)
 		}
-		// Gone meanwhile (expired, logged out elsewhere): start afresh
-		// with the data at hand.
-		rs.stored = false
+		if attempt+1 >= mw.m.UpdateAttempts() {
+			return fmt.Errorf("httpsession: login after %d attempts: %w", attempt+1, err)
+		}
+		// A concurrent request of the session (another tab) saved since
+		// it was read. Unless this request has changes of its own, which
+		// would overwrite that request's, read it again and retry, as
+		// Update does.
+		if derr := rs.direct(); derr != nil || rs.dirty {
+			return fmt.Errorf("httpsession: login: %w", err)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return fmt.Errorf("httpsession: login: %w", err)
+		}
+		fresh, err := mw.m.GetFresh(ctx, s.ID)
+		switch {
+		case errors.Is(err, session.ErrNotFound):
+			rs.stored = false
+		case err != nil:
+			return fmt.Errorf("httpsession: login: %w", err)
+		default:
+			*s = *fresh // the handler may hold s
+			rs.owner = fresh.Owner
+			rs.rebase()
+		}
 	}
 	var ns *session.Session[T]
 	if lo.lifetime != 0 {
