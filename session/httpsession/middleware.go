@@ -51,8 +51,17 @@ func (mw *Middleware[T]) Manager() *session.Manager[T] { return mw.m }
 // made after the response started are stored when the handler returns if
 // the session already existed; a new session changed that late cannot be
 // stored, since its cookie could no longer reach the client, and the error
-// handler sees an error matching ErrHeadersWritten. A handler that panics
-// stores nothing. A client that goes away mid-request does not cancel the
+// handler sees an error matching ErrHeadersWritten.
+//
+// A handler that panics loses what was still to be stored when it
+// returned: changes made with Modify or directly to Data. What Update,
+// Login, Logout and LogoutEverywhere did is not undone, since they write
+// at once, with one exception: a session that Login or Update created, or
+// that Login renewed, is destroyed again if its new cookie had not gone
+// out with the headers, since the client could never reach it (after a
+// renewal the old ID is dead as well, so the client is a new visitor).
+//
+// A client that goes away mid-request does not cancel the
 // save: it runs with the request's context without its cancellation, and
 // the backend's own timeouts bound it.
 //
@@ -67,7 +76,14 @@ func (mw *Middleware[T]) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rs := &response[T]{w: w, mw: mw}
 		rs.r = r.WithContext(context.WithValue(r.Context(), mw, rs))
+		returned := false
+		defer func() {
+			if !returned { // a panic (or runtime.Goexit) is on its way up
+				rs.abandon()
+			}
+		}()
 		next.ServeHTTP(rs, rs.r)
+		returned = true
 		rs.finish()
 		rs.observe(r.Context())
 	})

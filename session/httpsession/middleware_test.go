@@ -855,6 +855,65 @@ func TestPanickingHandlerStoresNothing(t *testing.T) {
 	assert.Zero(t, e.store.writes())
 }
 
+// A panic after Login, Update or a renewal leaves no live session that
+// the client cannot name; what Update stored before the panic stays, what
+// Modify changed after it is lost.
+func TestPanicLeavesNoOrphan(t *testing.T) {
+	ctx := context.Background()
+	panicking := func(e *env, fn func(r *http.Request)) http.Handler {
+		return e.mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fn(r)
+			panic("boom")
+		}))
+	}
+	for name, fn := range map[string]func(mw *httpsession.Middleware[Cart], r *http.Request) error{
+		"Login": func(mw *httpsession.Middleware[Cart], r *http.Request) error { return mw.Login(r, "ada") },
+		"Update": func(mw *httpsession.Middleware[Cart], r *http.Request) error {
+			return mw.Update(r, func(c *Cart) error { c.N++; return nil })
+		},
+	} {
+		t.Run(name+"NewVisitor", func(t *testing.T) {
+			e := newEnv(t)
+			var id string
+			h := panicking(e, func(r *http.Request) {
+				require.NoError(t, fn(e.mw, r))
+				s, err := e.mw.Session(r)
+				require.NoError(t, err)
+				id = s.ID
+			})
+			assert.Panics(t, func() { h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil)) })
+			require.NotEmpty(t, id)
+			_, err := e.m.GetFresh(ctx, id)
+			assert.ErrorIs(t, err, session.ErrNotFound, "no session is left")
+		})
+	}
+	t.Run("LoginRenewed", func(t *testing.T) {
+		e := newEnv(t)
+		old, err := e.m.Create(ctx, "", Cart{N: 1})
+		require.NoError(t, err)
+		h := panicking(e, func(r *http.Request) { require.NoError(t, e.mw.Login(r, "ada")) })
+		assert.Panics(t, func() { h.ServeHTTP(httptest.NewRecorder(), withSessionCookie(old.ID)) })
+		live, err := e.m.ListByOwner(ctx, "ada")
+		require.NoError(t, err)
+		assert.Empty(t, live, "the renewed session is not left behind")
+		_, err = e.m.GetFresh(ctx, old.ID)
+		assert.ErrorIs(t, err, session.ErrNotFound)
+	})
+	t.Run("UpdateKeptModifyLost", func(t *testing.T) {
+		e := newEnv(t)
+		s, err := e.m.Create(ctx, "ada", Cart{N: 1})
+		require.NoError(t, err)
+		h := panicking(e, func(r *http.Request) {
+			require.NoError(t, e.mw.Update(r, func(c *Cart) error { c.N = 2; return nil }))
+			require.NoError(t, e.mw.Modify(r, func(c *Cart) { c.N = 3 }))
+		})
+		assert.Panics(t, func() { h.ServeHTTP(httptest.NewRecorder(), withSessionCookie(s.ID)) })
+		got, err := e.m.GetFresh(ctx, s.ID)
+		require.NoError(t, err, "an existing session is not destroyed")
+		assert.Equal(t, 2, got.Data.N)
+	})
+}
+
 func TestWithoutMiddleware(t *testing.T) {
 	e := newEnv(t)
 	r := httptest.NewRequest("GET", "/", nil)

@@ -255,6 +255,23 @@ func (rs *response[T]) finish() {
 	}
 }
 
+// abandon runs instead of finish when the handler panicked: a session
+// this request created or renewed whose cookie never went out is
+// destroyed, so that no live session is left that no client can name.
+// Pending changes are dropped.
+func (rs *response[T]) abandon() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.cookie == nil || rs.cookie.Value == "" || !rs.stored || rs.sess == nil {
+		return // no new ID waiting to be handed out
+	}
+	// A failure is the Manager's to log; the session then lives until
+	// its idle timeout, as any the client dropped.
+	_ = rs.mw.m.Destroy(rs.saveContext(), rs.sess.ID)
+	rs.reset()
+	rs.cookie = nil
+}
+
 // saveContext is the context of the save at the start or end of the
 // response: the request's, but not canceled when the client goes away, so
 // that what the handler did is stored all the same. The backend's own
