@@ -100,7 +100,9 @@
 // # Cookie
 //
 // The cookie carries only the session ID. Defaults, each with its option:
-// name "session" (WithCookieName), no Domain, so host-only (WithDomain),
+// name "__Host-session" (WithCookieName; "session" where the __Host-
+// prefix cannot be had: without Secure, with a Domain or another Path),
+// no Domain, so host-only (WithDomain),
 // Path=/ (WithPath), HttpOnly (always), Secure (WithSecure),
 // SameSite=Lax (WithSameSite), and persistent: Expires and Max-Age at the
 // session's absolute deadline (WithPersistent). Login can decide both for

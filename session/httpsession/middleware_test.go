@@ -235,7 +235,7 @@ func TestCookieAttributes(t *testing.T) {
 	resp, body := e.do(c, "POST", "/inc")
 	require.Equal(t, "ok", body)
 	ck := setCookie(t, resp)
-	assert.Equal(t, "session", ck.Name)
+	assert.Equal(t, "__Host-session", ck.Name, "Secure, Path=/ and no Domain: the __Host- prefix")
 	assert.True(t, ck.HttpOnly, "HttpOnly")
 	assert.True(t, ck.Secure, "Secure")
 	assert.Equal(t, http.SameSiteLaxMode, ck.SameSite)
@@ -291,6 +291,34 @@ func TestCookieOptions(t *testing.T) {
 	assert.False(t, ck.Secure)
 	assert.Equal(t, "example.com", ck.Domain)
 	assert.Equal(t, "/app", ck.Path)
+	assert.Equal(t, httpsession.PlainCookieName, ck.Name)
+}
+
+// The default name carries the __Host- prefix exactly when the cookie
+// meets its conditions (Secure, Path=/, no Domain); WithCookieName wins
+// either way.
+func TestDefaultCookieName(t *testing.T) {
+	for name, tc := range map[string]struct {
+		opts []httpsession.Option
+		want string
+	}{
+		"Defaults":      {nil, "__Host-session"},
+		"NotSecure":     {[]httpsession.Option{httpsession.WithSecure(false)}, "session"},
+		"Domain":        {[]httpsession.Option{httpsession.WithDomain("example.com")}, "session"},
+		"Path":          {[]httpsession.Option{httpsession.WithPath("/app")}, "session"},
+		"Named":         {[]httpsession.Option{httpsession.WithCookieName("sid")}, "sid"},
+		"NamedPlain":    {[]httpsession.Option{httpsession.WithCookieName("session")}, "session"},
+		"NamedInsecure": {[]httpsession.Option{httpsession.WithCookieName("sid"), httpsession.WithSecure(false)}, "sid"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, tc.opts...)
+			rec := httptest.NewRecorder()
+			e.mw.Handler(e.mux).ServeHTTP(rec, httptest.NewRequest("POST", "/inc", nil))
+			assert.Equal(t, tc.want, setCookie(t, rec.Result()).Name)
+		})
+	}
+	assert.Equal(t, "__Host-session", httpsession.DefaultCookieName)
+	assert.Equal(t, "session", httpsession.PlainCookieName)
 }
 
 func TestNewValidatesOptions(t *testing.T) {
@@ -386,7 +414,7 @@ func TestExpiredSessionStartsFresh(t *testing.T) {
 		got, err = mw.Session(r)
 	}))
 	req := httptest.NewRequest("GET", "/", nil)
-	req.AddCookie(&http.Cookie{Name: "session", Value: s.ID})
+	req.AddCookie(&http.Cookie{Name: httpsession.DefaultCookieName, Value: s.ID})
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	require.NoError(t, err)
 	assert.Equal(t, "", got.ID)
@@ -647,7 +675,7 @@ func TestLogout(t *testing.T) {
 	resp, body := e.do(c, "POST", "/logout")
 	require.Equal(t, "ok", body)
 	ck := setCookie(t, resp)
-	assert.Equal(t, "session", ck.Name)
+	assert.Equal(t, httpsession.DefaultCookieName, ck.Name)
 	assert.Empty(t, ck.Value)
 	assert.Equal(t, 1, ck.MaxAge, "an empty value for a second: set, not deleted, so that Chromium evicts no-store pages from its back/forward cache")
 	assert.True(t, ck.HttpOnly && ck.Secure)
@@ -1005,9 +1033,9 @@ func TestSeveralCookiesOfOurName(t *testing.T) {
 	live, err := e.m.Create(context.Background(), "ada", Cart{N: 4})
 	require.NoError(t, err)
 	for name, header := range map[string]string{
-		"StaleFirst": "other=1; session=not-an-id; session=" + live.ID,
-		"Quoted":     `session="` + live.ID + `"`,
-		"TwoHeaders": "session=6f1c2b8e-3a4d-4e5f-8a9b-0c1d2e3f4a5b\x00session=" + live.ID,
+		"StaleFirst": "other=1; __Host-session=not-an-id; __Host-session=" + live.ID,
+		"Quoted":     `__Host-session="` + live.ID + `"`,
+		"TwoHeaders": "__Host-session=6f1c2b8e-3a4d-4e5f-8a9b-0c1d2e3f4a5b\x00__Host-session=" + live.ID,
 	} {
 		t.Run(name, func(t *testing.T) {
 			req := httptest.NewRequest("GET", "/read", nil)
@@ -1026,7 +1054,7 @@ func TestSeveralCookiesOfOurName(t *testing.T) {
 // plant) must not hide it from Session, Logout or Login.
 func TestJunkCookiesDoNotHideTheLiveSession(t *testing.T) {
 	e := newEnv(t)
-	junk := "session=x; session=y; session=z; session="
+	junk := "__Host-session=x; __Host-session=y; __Host-session=z; __Host-session="
 	for _, tc := range []struct{ name, path string }{
 		{"Read", "/read"}, {"Logout", "/logout"}, {"Login", "/login?user=ada"},
 	} {

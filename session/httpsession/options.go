@@ -20,6 +20,7 @@ type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 type config struct {
 	name       string
+	nameSet    bool // WithCookieName: name is the caller's, else the default for the other options
 	domain     string
 	path       string
 	secure     bool
@@ -33,14 +34,26 @@ type config struct {
 }
 
 // DefaultCookieName is the name of the session cookie unless WithCookieName
-// says otherwise.
-const DefaultCookieName = "session"
+// says otherwise, when the cookie is Secure, has the path "/" and no
+// domain, as by default. Its prefix __Host- makes browsers refuse such a
+// cookie from anywhere but a secure response of this very host, so a
+// sibling subdomain (or a plain-HTTP man in the middle) cannot plant one
+// (OWASP's session management guidance).
+const DefaultCookieName = "__Host-session"
+
+// PlainCookieName is the name of the session cookie unless WithCookieName
+// says otherwise, when the __Host- prefix cannot be had: with
+// WithSecure(false), WithDomain or a WithPath other than "/".
+const PlainCookieName = "session"
 
 // WithCookieName sets the name of the session cookie. It must be a valid
 // cookie name; a name with the prefix __Host- requires the Secure attribute,
-// the path "/" and no domain, and __Secure- requires Secure. Default:
-// "session".
-func WithCookieName(name string) Option { return func(c *config) { c.name = name } }
+// the path "/" and no domain, and __Secure- requires Secure. An
+// application upgrading from a release whose default was "session" keeps
+// its users' sessions with WithCookieName("session"). Default:
+// DefaultCookieName ("__Host-session") when Secure, path "/" and no domain
+// hold, else PlainCookieName ("session").
+func WithCookieName(name string) Option { return func(c *config) { c.name, c.nameSet = name, true } }
 
 // WithDomain sets the cookie's Domain attribute, which makes the browser
 // send the cookie to that domain and its subdomains. Default: "" (no
@@ -132,7 +145,6 @@ func (c *config) varyOn() string {
 
 func newConfig(opts []Option) (config, error) {
 	c := config{
-		name:       DefaultCookieName,
 		path:       "/",
 		secure:     true,
 		sameSite:   http.SameSiteLaxMode,
@@ -143,6 +155,12 @@ func newConfig(opts []Option) (config, error) {
 	}
 	for _, o := range opts {
 		o(&c)
+	}
+	if !c.nameSet {
+		c.name = PlainCookieName
+		if c.secure && c.path == "/" && c.domain == "" {
+			c.name = DefaultCookieName
+		}
 	}
 	var errs []error
 	probe := http.Cookie{Name: c.name, Value: "x", Domain: c.domain, Path: c.path}
