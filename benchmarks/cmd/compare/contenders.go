@@ -90,6 +90,11 @@ var contenders = []contenderSpec{
 	{"scs-postgresstore", false, "scs/v2 SessionManager, postgresstore over database/sql with pgx's driver (gob)", newSCSPostgresstore},
 }
 
+// hasClientCache reports whether contender name keeps a client-side cache
+// whose entries expire (the Redis backend's WithCacheTTL, a minute by
+// default).
+func hasClientCache(name string) bool { return name == "sessionkit-redis-cache" }
+
 func findContender(name string) (contenderSpec, bool) {
 	for _, c := range contenders {
 		if c.name == name {
