@@ -233,3 +233,63 @@ func TestLoginWithOwnChangesDoesNotRetry(t *testing.T) {
 	require.NoError(t, err, "the session was not renewed")
 	assert.Equal(t, 2, s.Data.N)
 }
+
+// Login and Logout race on one cookie: the Login renews the session and
+// answers first, then the Logout, sent with the old cookie before the
+// browser had the new one, answers last and makes the browser drop the
+// new cookie. The renewed session must not stay live, logged in and
+// reachable by nobody.
+func TestLogoutRacingLoginLeavesNoOrphan(t *testing.T) {
+	ctx := context.Background()
+	for name, prior := range map[string]string{"Anonymous": "", "SameOwner": "ada", "OtherOwner": "bob"} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			old, err := e.m.Create(ctx, prior, Cart{N: 1})
+			require.NoError(t, err)
+			resp, body := e.do(withCookie(old.ID), "POST", "/login?user=ada")
+			require.Equal(t, "ok", body)
+			renewed := setCookie(t, resp).Value
+			resp, body = e.do(withCookie(old.ID), "POST", "/logout") // answers last
+			require.Equal(t, "ok", body)
+			require.Empty(t, setCookie(t, resp).Value, "the browser forgets its cookie")
+			_, err = e.m.GetFresh(ctx, renewed)
+			assert.ErrorIs(t, err, session.ErrNotFound, "the session the browser dropped is not live")
+			live, err := e.m.ListByOwner(ctx, "ada")
+			require.NoError(t, err)
+			assert.Empty(t, live)
+		})
+	}
+}
+
+// The other order: the Logout runs first, then a Login sent with the same
+// cookie before the browser heard of the Logout. Whichever response comes
+// last, no logged-in session may be left that the browser does not name:
+// the Login refuses with session.ErrConflict. A Login without that cookie,
+// or after the request's own Logout, is not affected.
+func TestLoginRacingLogoutRefuses(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	old, err := e.m.Create(ctx, "", Cart{N: 1})
+	require.NoError(t, err)
+	_, body := e.do(withCookie(old.ID), "POST", "/logout")
+	require.Equal(t, "ok", body)
+	resp, body := e.do(withCookie(old.ID), "POST", "/login?user=ada")
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, body)
+	assert.Contains(t, body, "logged the session out")
+	live, err := e.m.ListByOwner(ctx, "ada")
+	require.NoError(t, err)
+	assert.Empty(t, live)
+
+	_, body = e.do(e.client(), "POST", "/login?user=ada")
+	assert.Equal(t, "ok", body, "a new visitor logs in")
+
+	var loginErr error
+	h := e.mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, e.mw.Logout(r))
+		loginErr = e.mw.Login(r, "bob")
+	}))
+	other, err := e.m.Create(ctx, "", Cart{})
+	require.NoError(t, err)
+	h.ServeHTTP(httptest.NewRecorder(), withSessionCookie(other.ID))
+	assert.NoError(t, loginErr, "Login after the request's own Logout")
+}

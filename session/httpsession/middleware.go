@@ -14,8 +14,9 @@ import (
 // handler reads and changes it with the methods below, and the changes
 // are stored before the response starts. A Middleware is safe for concurrent use; build it with New.
 type Middleware[T any] struct {
-	m  *session.Manager[T]
-	cf config
+	m       *session.Manager[T]
+	cf      config
+	renewed renewals // Login's recent new IDs, for a Logout that raced it
 }
 
 // New returns a Middleware that keeps the sessions of m in a cookie
@@ -232,6 +233,18 @@ func (mw *Middleware[T]) Update(r *http.Request, fn func(data *T) error) error {
 // or Data changed directly), which would overwrite the other request's:
 // the error then matches session.ErrConflict.
 //
+// A Login and a Logout sent with the same cookie at once (two tabs, a
+// double click) must not leave a logged-in session that the browser
+// cannot name, since the response that arrives last sets the cookie. So
+// for ten seconds a Middleware remembers the IDs its Logins replaced and
+// its Logouts ended: a Logout with the old cookie also ends the session a
+// Login handed out in its place, and a Login with a cookie that a Logout
+// just ended leaves no session and returns an error matching
+// session.ErrConflict (the Logout came first). Requests sent after the
+// Logout's response carry no such cookie. This covers the requests one
+// instance serves; where the two go to different instances the race can
+// still leave such a session, which then ends at its idle timeout.
+//
 // opts choose for this session what the defaults would otherwise decide:
 // a lifetime of its own (Lifetime, for "remember me") and a persistent or
 // browser-session cookie (Persistent):
@@ -269,7 +282,14 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string, opts ...LoginOptio
 	if err := rs.load(ctx); err != nil {
 		return err
 	}
+	if err := rs.loggedOut(); err != nil {
+		return fmt.Errorf("httpsession: login: %w", err)
+	}
 	s := rs.sess
+	from := "" // the ID the client holds, which a racing Logout may still send
+	if rs.stored {
+		from = s.ID
+	}
 	for attempt := 0; rs.stored; attempt++ {
 		if rs.owner != "" && rs.owner != owner {
 			if err := mw.m.Destroy(ctx, s.ID); err != nil {
@@ -293,13 +313,21 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string, opts ...LoginOptio
 			rs.dirty, rs.owner = false, owner
 			rs.cookie = mw.newCookie(s.ID, s.AbsoluteDeadline, lo.persistent)
 			rs.rebase()
+			mw.renewed.add(from, s.ID)
+			if lerr := rs.raced(ctx); lerr != nil {
+				return fmt.Errorf("httpsession: login: %w", lerr)
+			}
 			if err != nil {
 				return fmt.Errorf("httpsession: login: %w", err)
 			}
 			return nil
 		case errors.Is(err, session.ErrNotFound):
 			// Gone meanwhile (expired, logged out elsewhere): start afresh
-			// with the data at hand.
+			// with the data at hand, unless a Logout racing this request
+			// ended it.
+			if err := rs.loggedOut(); err != nil {
+				return fmt.Errorf("httpsession: login: %w", err)
+			}
 			rs.stored = false
 			continue
 		}
@@ -343,6 +371,12 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string, opts ...LoginOptio
 	}
 	rs.set(ns)
 	rs.cookie = mw.newCookie(ns.ID, ns.AbsoluteDeadline, lo.persistent)
+	if from != "" {
+		mw.renewed.add(from, ns.ID)
+		if lerr := rs.raced(ctx); lerr != nil {
+			return fmt.Errorf("httpsession: login: %w", lerr)
+		}
+	}
 	if err != nil { // session.ErrNotDurable: created all the same
 		return fmt.Errorf("httpsession: login: %w", err)
 	}
@@ -353,7 +387,9 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string, opts ...LoginOptio
 // request has a new, empty session, stored only if changed. If the
 // response had already started, the session is destroyed all the same
 // but the cookie stays with the client (harmlessly: it names no session),
-// and Logout returns an error matching ErrHeadersWritten.
+// and Logout returns an error matching ErrHeadersWritten. It also ends a
+// session that a Login racing it with the same cookie handed out (see
+// Login).
 //
 // The caller's errors: ErrHeadersWritten, ErrNoMiddleware. Any other error
 // is the store's, and then the session may still exist.

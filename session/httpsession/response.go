@@ -32,6 +32,7 @@ type response[T any] struct {
 	started bool                // begin ran: the headers are out
 	sent    bool                // begin sent a cookie (or header) with the response
 	failed  error               // the error handler replaced the response
+	out     bool                // this request logged out (Logout, LogoutEverywhere)
 }
 
 var (
@@ -186,7 +187,18 @@ func (rs *response[T]) destroy(ctx context.Context, op string) error {
 		if err := rs.mw.applied(ctx, nil, rs.mw.m.Destroy(ctx, id)); err != nil {
 			return fmt.Errorf("httpsession: %s: %w", op, err)
 		}
+		// A Login that raced this request with the same cookie may have
+		// handed out a new ID that the browser drops when this response
+		// arrives last: end it too (see renewals for the order).
+		rs.mw.renewed.end(id)
+		for next := rs.mw.renewed.take(id); next != ""; next = rs.mw.renewed.take(next) {
+			rs.mw.renewed.end(next)
+			if err := rs.mw.applied(ctx, nil, rs.mw.m.Destroy(ctx, next)); err != nil {
+				return fmt.Errorf("httpsession: %s: %w", op, err)
+			}
+		}
 	}
+	rs.out = true
 	hadCookie := len(ids) > 0 || rs.cookie != nil
 	rs.reset()
 	rs.cookie = nil
@@ -197,6 +209,40 @@ func (rs *response[T]) destroy(ctx context.Context, op string) error {
 		rs.cookie = rs.mw.expiredCookie()
 	}
 	return nil
+}
+
+// loggedOut returns an error matching session.ErrConflict if a Logout of
+// this Middleware ended, within renewalWindow, a session the request's
+// cookies name: the request raced that Logout, whose response may reach
+// the browser last and make it drop any new cookie. rs.mu is held.
+func (rs *response[T]) loggedOut() error {
+	if rs.out {
+		return nil // its own Logout: a Login after it is the handler's choice
+	}
+	var buf [maxCookies]string
+	for _, id := range rs.mw.requestIDs(rs.r, &buf) {
+		if rs.mw.renewed.wasEnded(id) {
+			return fmt.Errorf("%w: a concurrent request logged the session out", session.ErrConflict)
+		}
+	}
+	return nil
+}
+
+// raced undoes the Login that just handed out rs.sess if a Logout racing
+// it ended the ID the request came with (see renewals): it destroys the
+// new session and expires the cookie, and returns loggedOut's error.
+// rs.mu is held.
+func (rs *response[T]) raced(ctx context.Context) error {
+	err := rs.loggedOut()
+	if err == nil {
+		return nil
+	}
+	if derr := rs.mw.applied(ctx, nil, rs.mw.m.Destroy(ctx, rs.sess.ID)); derr != nil {
+		err = errors.Join(err, derr)
+	}
+	rs.reset()
+	rs.cookie = rs.mw.expiredCookie()
+	return err
 }
 
 // begin runs before the first byte of the response: it stores pending
