@@ -307,6 +307,8 @@ func (b *Backend) ListByOwner(ctx context.Context, owner string) ([]backend.Reco
 // With WithWaitReplicas each deletion waits for the replicas; after the
 // first that is not acknowledged in time it deletes the rest without
 // waiting and returns the count with an error matching ErrNotReplicated.
+// One that finds nothing to delete waits too, so that "nothing left" is
+// confirmed by the replicas (a primary restarted empty is not).
 // It deletes nothing for owner "".
 func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) {
 	const op = "delete by owner"
@@ -329,6 +331,15 @@ func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) 
 			return n, err
 		}
 		if verified && within(snap, prev) {
+			if n == 0 && b.cfg.waitN > 0 {
+				// Nothing deleted, so nothing waited: confirm that the
+				// server that found nothing is the one the replicas follow
+				// (a restarted, empty primary is not), as Delete does.
+				// (EXISTS of the index routes WAIT to the index's node.)
+				_, werr = b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
+					return c.B().Exists().Key(idx.keys[0]).Build()
+				})
+			}
 			if werr != nil {
 				return n, fmt.Errorf("redisbackend: %s: %w", op, werr)
 			}

@@ -564,6 +564,11 @@ func testNotReplicated(t *testing.T, client rueidis.Client) {
 	if err := b.Delete(ctx, "k"); !errors.Is(err, redisbackend.ErrNotReplicated) {
 		t.Fatalf("Delete = %v, want ErrNotReplicated", err)
 	}
+	// Nothing to delete is no confirmation either (a primary restarted
+	// empty finds nothing).
+	if n, err := b.DeleteByOwner(ctx, "nobody"); n != 0 || !errors.Is(err, redisbackend.ErrNotReplicated) {
+		t.Fatalf("DeleteByOwner of an owner without sessions = %d, %v; want 0, ErrNotReplicated", n, err)
+	}
 }
 
 // testNotDurableManager: the Manager treats an unreplicated write as the
