@@ -152,7 +152,10 @@
 // the append-only file (appendonly yes, appendfsync everysec) none came
 // back. Run session servers with appendonly yes, or without persistence
 // at all (then a restart logs everybody out, which is safe), never with
-// snapshots alone.
+// snapshots alone. Under Sentinel, a server without persistence must come
+// back as a replica, never as an empty primary: clients that reach it
+// before Sentinel's switch would find no sessions there (the chaos run in
+// the benchmarks module shows it with -restart-empty-master).
 //
 // Eviction breaks "log out everywhere": a server that evicts keys under
 // memory pressure may evict an owner index, and DeleteByOwner then misses
