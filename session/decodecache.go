@@ -58,6 +58,8 @@ type decodeBucket[T any] struct {
 
 type decoded[T any] struct {
 	key     uint64
+	full    string // the storage key
+	stamp   stamp  // the record the payload came from
 	owner   string // so that DestroyByOwner can drop the owner's entries
 	payload []byte // owned by the cache: backends return payloads the caller owns
 	v       T      // never handed out; Get returns clones
@@ -94,9 +96,19 @@ func (c *decodeCache[T]) bucket(key string) (*decodeBucket[T], uint64) {
 // on reports whether the cache is in use.
 func (c *decodeCache[T]) on() bool { return c.clone != nil }
 
+// A stamp names one stored version of a session: the backend contract
+// gives every write a new version and every re-creation of a key a new
+// record (a CreatedAt of its own), so a record with the same stamp under
+// the same key holds the same payload.
+type stamp struct {
+	version uint64
+	created int64 // unix nanoseconds
+}
+
 // get stores into v a clone of what payload decoded to under key, if the
-// cache holds exactly that payload.
-func (c *decodeCache[T]) get(key string, payload []byte, v *T) bool {
+// cache holds that payload: the same record (key and stamp, checked without
+// reading the payload), or the same bytes.
+func (c *decodeCache[T]) get(key string, st stamp, payload []byte, v *T) bool {
 	if c.clone == nil {
 		return false
 	}
@@ -106,7 +118,11 @@ func (c *decodeCache[T]) get(key string, payload []byte, v *T) bool {
 			continue
 		}
 		// Equal payloads decode to equal values.
-		if d := b.entries[i].Load(); d != nil && d.key == k && bytes.Equal(d.payload, payload) {
+		d := b.entries[i].Load()
+		if d == nil || d.key != k {
+			continue
+		}
+		if d.stamp == st && len(d.payload) == len(payload) && d.full == key || bytes.Equal(d.payload, payload) {
 			*v = c.clone(&d.v)
 			return true
 		}
@@ -117,11 +133,11 @@ func (c *decodeCache[T]) get(key string, payload []byte, v *T) bool {
 // put remembers that payload, which the cache may keep, decodes to v. It
 // stores a clone, since the caller keeps v. It takes the key's own slot,
 // else an empty one, else a random one.
-func (c *decodeCache[T]) put(key, owner string, payload []byte, v *T) {
+func (c *decodeCache[T]) put(key, owner string, st stamp, payload []byte, v *T) {
 	if c.clone == nil {
 		return
 	}
-	d := &decoded[T]{owner: owner, payload: payload, v: c.clone(v)}
+	d := &decoded[T]{full: key, stamp: st, owner: owner, payload: payload, v: c.clone(v)}
 	b, k := c.bucket(key)
 	d.key = k
 	way := -1

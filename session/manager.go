@@ -206,7 +206,8 @@ func (m *Manager[T]) load(ctx context.Context, op Op, id string, now time.Time, 
 		return nil, fmt.Errorf("session: get: expired: %w", ErrNotFound)
 	}
 	s := m.fromRecord(id, rec, *new(T))
-	if m.decoded.get(key, rec.Payload, &s.Data) {
+	st := stamp{version: rec.Version, created: rec.CreatedAt.UnixNano()}
+	if m.decoded.get(key, st, rec.Payload, &s.Data) {
 		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeFound, Cache: CacheHit, Bytes: len(rec.Payload)})
 		return s, nil
 	}
@@ -222,7 +223,7 @@ func (m *Manager[T]) load(ctx context.Context, op Op, id string, now time.Time, 
 		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeCorrupt})
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
-	m.decoded.put(key, rec.Owner, keep, &s.Data)
+	m.decoded.put(key, rec.Owner, st, keep, &s.Data)
 	m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeFound, Cache: m.cacheResult(), Bytes: len(data)})
 	return s, nil
 }
