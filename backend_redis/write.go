@@ -142,7 +142,8 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 // returns an error matching backend.ErrConflict if the versions differ
 // and backend.ErrNotFound if no live record has the key; a missing record
 // is never recreated. A change of owner, or a later absolute deadline,
-// first claims the owner index entry (one more round trip). With
+// also adds the owner index entry: in the same script off a Cluster, by a
+// claim first (one more round trip) on a Cluster. With
 // WithWaitReplicas it may return the stored record together with an error
 // matching ErrNotReplicated (and backend.ErrNotDurable).
 func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Record, error) {
