@@ -6,10 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/sessionkit/sessionkit/backend"
+	"github.com/sessionkit/sessionkit/internal/retry"
 )
 
 // Session is one user's session as the application sees it. Change Owner
@@ -340,23 +340,9 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 			return nil, fmt.Errorf("session: update after %d attempts: %w", attempt+1, err)
 		}
 		m.observe(ctx, Observation{Kind: ObservedRetry, Op: OpUpdate, N: attempt + 2})
-		if err := backoff(ctx, attempt); err != nil {
+		if err := retry.Backoff(ctx, attempt); err != nil {
 			return nil, fmt.Errorf("session: update: %w", err)
 		}
-	}
-}
-
-// backoff sleeps a random time up to an exponentially growing bound, from
-// 100µs to 20ms, or until ctx is done.
-func backoff(ctx context.Context, attempt int) error {
-	limit := 100 * time.Microsecond << min(attempt, 8)
-	t := time.NewTimer(rand.N(min(limit, 20*time.Millisecond)) + time.Microsecond)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

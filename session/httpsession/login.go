@@ -1,8 +1,6 @@
 package httpsession
 
 import (
-	"context"
-	"math/rand/v2"
 	"time"
 )
 
@@ -36,19 +34,4 @@ func Persistent(persistent bool) LoginOption {
 // Default: the Manager's absolute timeout.
 func Lifetime(d time.Duration) LoginOption {
 	return func(o *loginOptions) { o.lifetime = d }
-}
-
-// backoff sleeps before the next attempt of Login's renewal, as
-// session.Manager.Update does: a random time up to an exponentially
-// growing bound, from 100µs to 20ms, or until ctx is done.
-func backoff(ctx context.Context, attempt int) error {
-	limit := 100 * time.Microsecond << min(attempt, 8)
-	t := time.NewTimer(rand.N(min(limit, 20*time.Millisecond)) + time.Microsecond)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

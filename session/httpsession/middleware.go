@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/sessionkit/sessionkit/internal/retry"
 	"github.com/sessionkit/sessionkit/session"
 )
 
@@ -345,7 +346,7 @@ func (mw *Middleware[T]) Login(r *http.Request, owner string, opts ...LoginOptio
 		if derr := rs.direct(); derr != nil || rs.dirty {
 			return fmt.Errorf("httpsession: login: %w", err)
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := retry.Backoff(ctx, attempt); err != nil {
 			return fmt.Errorf("httpsession: login: %w", err)
 		}
 		fresh, err := mw.m.GetFresh(ctx, s.ID)
