@@ -24,6 +24,17 @@ type refBackend struct {
 	recs   map[string]backend.Record
 	owners map[string]map[string]backend.Record // owner -> key -> record as last written
 	closed bool
+
+	// races holds, per owner, the interleaving flawDeleteByOwnerOneRound
+	// needs to be seen: DeleteByOwner's snapshot, then a Rekey, then its
+	// deletes.
+	races map[string]*ownerRace
+}
+
+// ownerRace orders one DeleteByOwner and the Rekeys it races with.
+type ownerRace struct {
+	snapshot, rekeyed chan struct{} // closed when taken, when a Rekey ran after it
+	once              sync.Once
 }
 
 var (
@@ -72,6 +83,7 @@ func newRef(tb testing.TB, flaws flaw) *refBackend {
 		hang:   make(chan struct{}),
 		recs:   map[string]backend.Record{},
 		owners: map[string]map[string]backend.Record{},
+		races:  map[string]*ownerRace{},
 	}
 	tb.Cleanup(func() {
 		close(r.hang)
@@ -347,17 +359,35 @@ func (r *refBackend) DeleteByOwner(ctx context.Context, owner string) (int, erro
 	return n, nil
 }
 
+// race returns the ownerRace of owner; r.mu must be held.
+func (r *refBackend) race(owner string) *ownerRace {
+	o := r.races[owner]
+	if o == nil {
+		o = &ownerRace{snapshot: make(chan struct{}), rekeyed: make(chan struct{})}
+		r.races[owner] = o
+	}
+	return o
+}
+
 // deleteSnapshot is DeleteByOwner as a store without atomic owner
 // operations might write it: read the index, then delete what it listed,
-// without looking again.
+// without looking again. It lets a racing Rekey run between the two steps
+// (waiting up to 100 ms for one), so the flaw shows on every run, not
+// only when the scheduler happens to interleave them.
 func (r *refBackend) deleteSnapshot(owner string) (int, error) {
 	r.mu.Lock()
 	var keys []string
 	for k := range r.owners[owner] {
 		keys = append(keys, k)
 	}
+	race := r.race(owner)
+	delete(r.races, owner) // the next DeleteByOwner of owner races anew
 	r.mu.Unlock()
-	time.Sleep(5 * time.Millisecond) // time for the Rekeys it races with
+	close(race.snapshot)
+	select {
+	case <-race.rekeyed:
+	case <-time.After(100 * time.Millisecond):
+	}
 	n := 0
 	for _, k := range keys {
 		r.mu.Lock()
@@ -375,6 +405,18 @@ func (r *refBackend) Rekey(ctx context.Context, rec backend.Record, newKey strin
 		return backend.Record{}, err
 	}
 	oldK, newK := r.key(rec.Key), r.key(newKey)
+	if r.has(flawDeleteByOwnerOneRound) {
+		// Wait briefly for a racing DeleteByOwner's snapshot, and tell it
+		// once this Rekey has run.
+		r.mu.Lock()
+		race := r.race(rec.Owner)
+		r.mu.Unlock()
+		select {
+		case <-race.snapshot:
+			defer race.once.Do(func() { close(race.rekeyed) })
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cur, ok := r.live(oldK)
