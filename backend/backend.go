@@ -16,8 +16,8 @@
 //
 // Optional capabilities are separate interfaces found by type assertion:
 // OwnerIndex (list and delete the sessions of one owner), Rekeyer (move a
-// record to a new key in one step) and FreshLoader (a read that bypasses
-// any cache). A Manager falls back to a generic path, or returns an error
+// record to a new key in one step), FreshLoader (a read that bypasses any
+// cache) and Notifier (lifecycle events, on every instance). A Manager falls back to a generic path, or returns an error
 // wrapping errors.ErrUnsupported, where a capability is missing. A wrapper
 // that embeds a concrete backend to change its core methods (metrics, fault
 // injection) must wrap the capability methods too, or embed the
@@ -52,6 +52,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -194,4 +195,85 @@ type Rekeyer interface {
 type FreshLoader interface {
 	// LoadFresh is Load without any cache.
 	LoadFresh(ctx context.Context, key string) (Record, error)
+}
+
+// Notifier is an optional capability: a Backend that implements it tells
+// every subscriber, on every instance that shares the store, when a record
+// is created, rekeyed, deleted or expires.
+//
+// An event is published if and only if its write was applied: a write that
+// fails (ErrExists, ErrConflict, ErrNotFound) publishes nothing, and a write
+// that returns ErrNotDurable was applied and publishes. Update and Touch
+// publish nothing. Delete publishes only if a live record was deleted;
+// DeleteByOwner publishes one EventDeleted per record it deleted.
+type Notifier interface {
+	// Subscribe calls fn for each event until ctx is done. It returns once
+	// the subscription is established, so every write that begins after it
+	// returned nil is seen, or an error if it cannot be established (then
+	// fn is never called).
+	//
+	// fn is called from one goroutine at a time, and the events of one key
+	// arrive in the order of its writes; events of different keys may be
+	// reordered. A write never waits for fn: events wait in a buffer of
+	// bounded size, and when fn falls behind so far that the buffer is
+	// full, the backend drops events and later delivers an EventMissed
+	// whose Missed counts them. When the connection to the store is lost
+	// and re-established, the events of that gap are lost; the backend then
+	// delivers an EventMissed with Missed 0 (not known). Delivery is at
+	// most once.
+	Subscribe(ctx context.Context, fn func(Event)) error
+}
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// The kinds of Event.
+const (
+	// EventCreated: Create stored a new record under Key.
+	EventCreated EventKind = iota + 1
+	// EventRekeyed: Rekey moved the record from OldKey to Key.
+	EventRekeyed
+	// EventDeleted: Delete or DeleteByOwner deleted the live record under
+	// Key.
+	EventDeleted
+	// EventExpired: the record under Key passed a deadline and the store
+	// removed it. A backend reports it when it removes the record, which
+	// may be some time after the deadline (its cleanup interval), and
+	// Owner may be empty where the store no longer has it (Redis).
+	EventExpired
+	// EventMissed: events were lost before this one, Missed of them (0:
+	// not known). Key, OldKey and Owner are empty.
+	EventMissed
+)
+
+// String returns the kind's name, such as "created".
+func (k EventKind) String() string {
+	switch k {
+	case EventCreated:
+		return "created"
+	case EventRekeyed:
+		return "rekeyed"
+	case EventDeleted:
+		return "deleted"
+	case EventExpired:
+		return "expired"
+	case EventMissed:
+		return "missed"
+	}
+	return "EventKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Event is one change to the stored records, as a Notifier reports it.
+// It holds storage keys (hashes of session IDs), never an ID.
+type Event struct {
+	Kind   EventKind
+	Key    string // the record's key; for EventRekeyed the new key
+	OldKey string // EventRekeyed: the key the record moved from
+	Owner  string // the record's Owner when the event happened, if known
+	// At is when the backend applied the write or saw the expiry, by the
+	// clock of the instance that did.
+	At time.Time
+	// Missed is, for EventMissed, how many events were lost (0: not
+	// known).
+	Missed int
 }
