@@ -52,6 +52,7 @@ func (s *store) sweep(stop <-chan struct{}) int {
 			if p, ok := sh.m[k]; ok && expiredAt(p, now) {
 				delete(sh.m, k)
 				s.unindex(p.Owner, k)
+				s.ended(k, p, false)
 				removed++
 			}
 		}

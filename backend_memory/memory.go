@@ -29,7 +29,7 @@ var (
 )
 
 // Backend is an in-memory backend.Backend that also implements
-// backend.OwnerIndex and backend.Rekeyer. It is safe for concurrent use.
+// backend.OwnerIndex, backend.Rekeyer and backend.Notifier. It is safe for concurrent use.
 // Create one with New and release it with Close.
 type Backend struct {
 	s *store
@@ -68,6 +68,7 @@ type store struct {
 	// monotonic clock reading. See entry.
 	mono bool
 	base time.Time
+	subs subscribers
 }
 
 // shardData is the content of a record shard. A nil map means the backend is
@@ -169,11 +170,15 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 			return backend.Record{}, backend.ErrExists
 		}
 		oldOwner, had = old.Owner, true
+		s.ended(rec.Key, old, false)
 	}
 	sh.m[rec.Key] = e
 	if !had || oldOwner != e.Owner {
 		s.unindex(oldOwner, rec.Key)
 		s.index(e.Owner, rec.Key)
+	}
+	if s.active() {
+		s.publish(backend.Event{Kind: backend.EventCreated, Key: rec.Key, Owner: e.Owner})
 	}
 	out := e.Record // under the lock: Update and Touch write entries in place
 	sh.mu.Unlock()
@@ -327,6 +332,7 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 	if p, ok := sh.m[key]; ok {
 		delete(sh.m, key)
 		s.unindex(p.Owner, key)
+		s.ended(key, p, !s.expired(p))
 	}
 	sh.mu.Unlock()
 	return nil
@@ -374,10 +380,16 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	if had && taken.Owner != n.Owner {
 		s.unindex(taken.Owner, newKey)
 	}
+	if had {
+		s.ended(newKey, taken, false)
+	}
 	to.m[newKey] = n
 	s.index(n.Owner, newKey)
 	delete(from.m, rec.Key)
 	s.unindex(old.Owner, rec.Key)
+	if s.active() {
+		s.publish(backend.Event{Kind: backend.EventRekeyed, Key: newKey, OldKey: rec.Key, Owner: n.Owner})
+	}
 	out := n.Record // under the lock: Update and Touch write entries in place
 	unlockPair(from, to, i, j)
 
@@ -408,7 +420,8 @@ func unlockPair(a, b *shard, i, j uint64) {
 	}
 }
 
-// Close stops the janitor, waits for it to return and drops every record.
+// Close stops the janitor, waits for it to return, ends every subscription
+// and drops every record.
 // Calling it again, or concurrently, is not an error; it returns once the
 // first call has finished. It always returns nil.
 func (b *Backend) Close() error {
@@ -434,6 +447,9 @@ func (b *Backend) Close() error {
 			o.m = nil
 			o.mu.Unlock()
 		}
+		// After the maps: a Subscribe that saw them live cancels itself if
+		// it added its subscription after this.
+		s.subs.closeAll()
 	})
 	return nil
 }

@@ -2,6 +2,7 @@ package memorybackend_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/sessionkit/sessionkit/backend"
 	memorybackend "github.com/sessionkit/sessionkit/backend_memory"
@@ -9,9 +10,10 @@ import (
 )
 
 // newBackend is the conformance factory: a fresh backend closed at the end
-// of the test.
+// of the test, with a janitor that sweeps often enough for the expiry
+// events to arrive soon after their deadlines.
 func newBackend(tb testing.TB) backend.Backend {
-	b := memorybackend.New()
+	b := memorybackend.New(memorybackend.WithJanitorInterval(50 * time.Millisecond))
 	tb.Cleanup(func() { b.Close() })
 	return b
 }

@@ -162,10 +162,12 @@ func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) 
 				return n, errClosed
 			}
 			if p, ok := sh.m[k]; ok && p.Owner == owner {
-				if !expiredAt(p, now) {
+				live := !expiredAt(p, now)
+				if live {
 					n++
 				}
 				delete(sh.m, k)
+				s.ended(k, p, live)
 			}
 			// Drop k from owner's set in every case, so that each round
 			// shrinks the set even if the index were ever stale.
