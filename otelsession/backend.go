@@ -36,9 +36,9 @@ import (
 // bounded and nothing in them identifies a session.
 //
 // The returned Backend has exactly the optional capabilities of b
-// (backend.OwnerIndex, backend.Rekeyer, backend.FreshLoader), each
-// wrapped too, so the Manager takes the same paths with and without the
-// wrapper. Its Unwrap method returns b. WrapBackend(nil) is nil.
+// (backend.OwnerIndex, backend.Rekeyer, backend.FreshLoader,
+// backend.Notifier), each wrapped too (Subscribe untraced), so the Manager
+// takes the same paths with and without the wrapper. Its Unwrap method returns b. WrapBackend(nil) is nil.
 func WrapBackend(b backend.Backend, opts ...Option) backend.Backend {
 	if b == nil {
 		return nil

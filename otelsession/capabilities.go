@@ -10,7 +10,7 @@ import (
 // a wrapper that had fewer would switch Manager paths off (no fresh reads,
 // no atomic renew), one that had more would claim what the backend cannot
 // do. Go finds capabilities by type assertion, so there is one wrapper type
-// per combination of the three, each embedding *core for the core
+// per combination of the four, each embedding *core for the core
 // methods and one small type per capability it has.
 
 type ownerIndex struct {
@@ -61,9 +61,81 @@ func (f freshLoader) LoadFresh(ctx context.Context, key string) (backend.Record,
 	return r, err
 }
 
-// The eight combinations, named by the capabilities they have: O
-// (OwnerIndex), R (Rekeyer), F (FreshLoader).
+type notifier struct {
+	n backend.Notifier
+}
+
+// Subscribe is the wrapped backend's Subscribe. It is not traced: a
+// subscription lasts as long as its context, and the events it delivers
+// are not calls of the Manager.
+func (n notifier) Subscribe(ctx context.Context, fn func(backend.Event)) error {
+	return n.n.Subscribe(ctx, fn)
+}
+
+// The fifteen combinations, named by the capabilities they have: O
+// (OwnerIndex), R (Rekeyer), F (FreshLoader), N (Notifier).
 type (
+	backendORFN struct {
+		*core
+		ownerIndex
+		rekeyer
+		freshLoader
+		notifier
+	}
+	backendORF struct {
+		*core
+		ownerIndex
+		rekeyer
+		freshLoader
+	}
+	backendORN struct {
+		*core
+		ownerIndex
+		rekeyer
+		notifier
+	}
+	backendOFN struct {
+		*core
+		ownerIndex
+		freshLoader
+		notifier
+	}
+	backendRFN struct {
+		*core
+		rekeyer
+		freshLoader
+		notifier
+	}
+	backendOR struct {
+		*core
+		ownerIndex
+		rekeyer
+	}
+	backendOF struct {
+		*core
+		ownerIndex
+		freshLoader
+	}
+	backendON struct {
+		*core
+		ownerIndex
+		notifier
+	}
+	backendRF struct {
+		*core
+		rekeyer
+		freshLoader
+	}
+	backendRN struct {
+		*core
+		rekeyer
+		notifier
+	}
+	backendFN struct {
+		*core
+		freshLoader
+		notifier
+	}
 	backendO struct {
 		*core
 		ownerIndex
@@ -76,26 +148,9 @@ type (
 		*core
 		freshLoader
 	}
-	backendOR struct {
+	backendN struct {
 		*core
-		ownerIndex
-		rekeyer
-	}
-	backendOF struct {
-		*core
-		ownerIndex
-		freshLoader
-	}
-	backendRF struct {
-		*core
-		rekeyer
-		freshLoader
-	}
-	backendORF struct {
-		*core
-		ownerIndex
-		rekeyer
-		freshLoader
+		notifier
 	}
 )
 
@@ -105,22 +160,39 @@ func withCapabilities(w *core) backend.Backend {
 	idx, o := w.b.(backend.OwnerIndex)
 	rk, r := w.b.(backend.Rekeyer)
 	fl, f := w.b.(backend.FreshLoader)
-	oi, rr, ff := ownerIndex{w, idx}, rekeyer{w, rk}, freshLoader{w, fl}
+	nt, n := w.b.(backend.Notifier)
+	oi, rr, ff, nn := ownerIndex{w, idx}, rekeyer{w, rk}, freshLoader{w, fl}, notifier{nt}
 	switch {
-	case o && r && f:
+	case o && r && f && n:
+		return backendORFN{w, oi, rr, ff, nn}
+	case o && r && f && !n:
 		return backendORF{w, oi, rr, ff}
-	case o && r:
+	case o && r && n && !f:
+		return backendORN{w, oi, rr, nn}
+	case o && f && n && !r:
+		return backendOFN{w, oi, ff, nn}
+	case r && f && n && !o:
+		return backendRFN{w, rr, ff, nn}
+	case o && r && !f && !n:
 		return backendOR{w, oi, rr}
-	case o && f:
+	case o && f && !r && !n:
 		return backendOF{w, oi, ff}
-	case r && f:
+	case o && n && !r && !f:
+		return backendON{w, oi, nn}
+	case r && f && !o && !n:
 		return backendRF{w, rr, ff}
-	case o:
+	case r && n && !o && !f:
+		return backendRN{w, rr, nn}
+	case f && n && !o && !r:
+		return backendFN{w, ff, nn}
+	case o && !r && !f && !n:
 		return backendO{w, oi}
-	case r:
+	case r && !o && !f && !n:
 		return backendR{w, rr}
-	case f:
+	case f && !o && !r && !n:
 		return backendF{w, ff}
+	case n && !o && !r && !f:
+		return backendN{w, nn}
 	}
 	return w
 }

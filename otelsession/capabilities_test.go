@@ -62,30 +62,63 @@ func (f *full) LoadFresh(context.Context, string) (backend.Record, error) {
 	return backend.Record{}, fmt.Errorf("fake: %w", backend.ErrUnavailable)
 }
 
+func (f *full) Subscribe(context.Context, func(backend.Event)) error {
+	f.call("Subscribe")
+	return nil
+}
+
 // Methods of another signature shadow the capability methods of *full, so
 // these types lack them.
 type (
-	noO   struct{ *full }
-	noR   struct{ *full }
-	noF   struct{ *full }
-	noOR  struct{ *full }
-	noOF  struct{ *full }
-	noRF  struct{ *full }
-	noORF struct{ *full }
+	noO    struct{ *full }
+	noR    struct{ *full }
+	noF    struct{ *full }
+	noN    struct{ *full }
+	noOR   struct{ *full }
+	noOF   struct{ *full }
+	noON   struct{ *full }
+	noRF   struct{ *full }
+	noRN   struct{ *full }
+	noFN   struct{ *full }
+	noORF  struct{ *full }
+	noORN  struct{ *full }
+	noOFN  struct{ *full }
+	noRFN  struct{ *full }
+	noORFN struct{ *full }
 )
 
-func (noO) ListByOwner()   {}
-func (noR) Rekey()         {}
-func (noF) LoadFresh()     {}
-func (noOR) ListByOwner()  {}
-func (noOR) Rekey()        {}
-func (noOF) ListByOwner()  {}
-func (noOF) LoadFresh()    {}
-func (noRF) Rekey()        {}
-func (noRF) LoadFresh()    {}
-func (noORF) ListByOwner() {}
-func (noORF) Rekey()       {}
-func (noORF) LoadFresh()   {}
+func (noO) ListByOwner()    {}
+func (noR) Rekey()          {}
+func (noF) LoadFresh()      {}
+func (noN) Subscribe()      {}
+func (noOR) ListByOwner()   {}
+func (noOR) Rekey()         {}
+func (noOF) ListByOwner()   {}
+func (noOF) LoadFresh()     {}
+func (noON) ListByOwner()   {}
+func (noON) Subscribe()     {}
+func (noRF) Rekey()         {}
+func (noRF) LoadFresh()     {}
+func (noRN) Rekey()         {}
+func (noRN) Subscribe()     {}
+func (noFN) LoadFresh()     {}
+func (noFN) Subscribe()     {}
+func (noORF) ListByOwner()  {}
+func (noORF) Rekey()        {}
+func (noORF) LoadFresh()    {}
+func (noORN) ListByOwner()  {}
+func (noORN) Rekey()        {}
+func (noORN) Subscribe()    {}
+func (noOFN) ListByOwner()  {}
+func (noOFN) LoadFresh()    {}
+func (noOFN) Subscribe()    {}
+func (noRFN) Rekey()        {}
+func (noRFN) LoadFresh()    {}
+func (noRFN) Subscribe()    {}
+func (noORFN) ListByOwner() {}
+func (noORFN) Rekey()       {}
+func (noORFN) LoadFresh()   {}
+func (noORFN) Subscribe()   {}
 
 func capabilities(b backend.Backend) string {
 	s := ""
@@ -98,22 +131,33 @@ func capabilities(b backend.Backend) string {
 	if _, ok := b.(backend.FreshLoader); ok {
 		s += "F"
 	}
+	if _, ok := b.(backend.Notifier); ok {
+		s += "N"
+	}
 	return s
 }
 
 // TestWrapperKeepsExactlyTheCapabilities wraps a backend of each of the
-// eight combinations of capabilities: the wrapper has the same ones, each
-// reaches the wrapped method, and each call makes one span.
+// sixteen combinations of capabilities: the wrapper has the same ones, each
+// reaches the wrapped method, and each call but Subscribe makes one span.
 func TestWrapperKeepsExactlyTheCapabilities(t *testing.T) {
 	for _, mk := range []func(*full) backend.Backend{
 		func(f *full) backend.Backend { return f },
 		func(f *full) backend.Backend { return noO{f} },
 		func(f *full) backend.Backend { return noR{f} },
 		func(f *full) backend.Backend { return noF{f} },
+		func(f *full) backend.Backend { return noN{f} },
 		func(f *full) backend.Backend { return noOR{f} },
 		func(f *full) backend.Backend { return noOF{f} },
+		func(f *full) backend.Backend { return noON{f} },
 		func(f *full) backend.Backend { return noRF{f} },
+		func(f *full) backend.Backend { return noRN{f} },
+		func(f *full) backend.Backend { return noFN{f} },
 		func(f *full) backend.Backend { return noORF{f} },
+		func(f *full) backend.Backend { return noORN{f} },
+		func(f *full) backend.Backend { return noOFN{f} },
+		func(f *full) backend.Backend { return noRFN{f} },
+		func(f *full) backend.Backend { return noORFN{f} },
 	} {
 		f := &full{}
 		inner := mk(f)
@@ -145,9 +189,14 @@ func TestWrapperKeepsExactlyTheCapabilities(t *testing.T) {
 				_, _ = fl.LoadFresh(ctx, "k")
 				calls = append(calls, "LoadFresh")
 			}
+			spans := len(calls)
+			if n, ok := w.(backend.Notifier); ok {
+				_ = n.Subscribe(ctx, func(backend.Event) {})
+				calls = append(calls, "Subscribe")
+			}
 			require.NoError(t, w.Close())
 			assert.Equal(t, append(calls, "Close"), f.calls)
-			assert.Len(t, rec.Ended(), len(calls), "one span per call but Close")
+			assert.Len(t, rec.Ended(), spans, "one span per call but Subscribe and Close")
 		})
 	}
 	assert.Nil(t, otelsession.WrapBackend(nil))

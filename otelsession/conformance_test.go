@@ -77,7 +77,7 @@ func redisFactory(client rueidis.Client, opts []otelsession.Option, ropts ...red
 }
 
 // TestConformanceRedis: the wrapped Redis backend keeps the contract, with
-// all three capabilities, with and without client-side caching.
+// all its capabilities, with and without client-side caching.
 func TestConformanceRedis(t *testing.T) {
 	client := newRedisClient(t)
 	opts := sdkOptions(t)
