@@ -41,12 +41,20 @@ type app struct {
 	store string // where sessions live, for people
 	peers []peer
 	mw    *httpsession.Middleware[Account]
+
+	// The live logout (live.go); live is nil where the store has no
+	// events, and then the pages open no event stream.
+	live      *hub
+	peek      *httpsession.Middleware[Account] // mw's sessions, read without moving the idle deadline
+	done      <-chan struct{}                  // closed when the server shuts down: the streams end
+	heartbeat time.Duration                    // 0: heartbeatInterval
 }
 
 // handler is the instance's whole HTTP handler: cross-origin protection
 // for the POST forms (http.CrossOriginProtection: browsers say where a
 // request comes from in Sec-Fetch-Site and Origin), then the session
-// middleware, then the routes.
+// middleware, then the routes. The event stream has a middleware of its
+// own, a.peek, which never extends the session.
 func (a *app) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.home)
@@ -57,7 +65,10 @@ func (a *app) handler() http.Handler {
 	mux.HandleFunc("POST /logout", a.logout)
 	mux.HandleFunc("POST /logout-everywhere", a.logoutEverywhere)
 	mux.HandleFunc("POST /revoke", a.revoke)
-	return http.NewCrossOriginProtection().Handler(a.mw.Handler(mux))
+	root := http.NewServeMux()
+	root.Handle("/", a.mw.Handler(mux))
+	root.Handle("GET /events", cmp.Or(a.peek, a.mw).Handler(http.HandlerFunc(a.events)))
+	return http.NewCrossOriginProtection().Handler(root)
 }
 
 // ownerOf is the user ID of a name: names differing in case are one user.
@@ -87,6 +98,7 @@ type homePage struct {
 	S       *session.Session[Account]
 	Devices []device
 	Name    string // the login form's input, kept when it was rejected
+	Live    bool   // the page opens an event stream for its session
 }
 
 // errorPage is the data of the page a failed request gets.
@@ -133,7 +145,7 @@ func (a *app) page(w http.ResponseWriter, r *http.Request, status int, msg, name
 		a.fail(w, r, err)
 		return
 	}
-	p := homePage{frame: a.frame(msg), S: s, Name: name}
+	p := homePage{frame: a.frame(msg), S: s, Name: name, Live: a.live != nil && s.ID != ""}
 	if s.Owner != "" {
 		if p.Devices, err = a.devices(r, s); err != nil {
 			a.fail(w, r, err)
@@ -399,6 +411,7 @@ form { display: inline; }
 button { font: inherit; cursor: pointer; }
 code { background: #f0f0f0; padding: 0 .2rem; }
 small { color: #666; }
+.ended { background: #fed7d7; font-weight: bold; }
 </style>
 </head>
 <body>
@@ -418,6 +431,7 @@ small { color: #666; }
 {{template "bottom"}}{{end}}
 
 {{define "home"}}{{template "top" .}}
+{{if .Live}}<p id="ended" class="msg ended" hidden><span></span> <a href="/">Log in again</a></p>{{end}}
 {{if .S.Owner}}
 <h1>Hello, {{.S.Data.Name}}</h1>
 <p>Logged in at {{when .S.Data.LoginAt}} on instance {{.S.Data.Instance}}.
@@ -456,5 +470,22 @@ ends after {{when .S.IdleDeadline}} without activity, and at {{when .S.AbsoluteD
 <form method="post" action="/logout-everywhere"><button>Log out everywhere</button></form>
 </p>
 {{end}}
+{{if .Live}}<script>
+{
+  // The live logout: the server says "ended" when this session is ended
+  // anywhere, "reload" when this browser has a newer session (a login in
+  // another tab). This page's own forms close the stream first.
+  const es = new EventSource("/events?h={{.S.Handle}}");
+  es.addEventListener("ended", e => {
+    es.close();
+    const note = document.getElementById("ended");
+    note.firstElementChild.textContent = e.data;
+    note.hidden = false;
+    for (const el of document.querySelectorAll("form button, form input")) el.disabled = true;
+  });
+  es.addEventListener("reload", () => { es.close(); location.replace("/"); });
+  addEventListener("submit", () => es.close());
+}
+</script>{{end}}
 {{template "bottom"}}{{end}}
 `))

@@ -84,27 +84,22 @@ func run(ctx context.Context, cfg config, ready func(urls []string)) (err error)
 	}()
 
 	servers := make([]*http.Server, len(lns))
+	warned := false
 	for i, ln := range lns {
-		m, err := session.NewManager[Account](stores[i],
-			session.WithIdleTimeout(idleTimeout),
-			session.WithAbsoluteTimeout(absoluteTimeout))
-		if err != nil {
-			return err
-		}
 		loopback := ln.Addr().(*net.TCPAddr).IP.IsLoopback()
 		if !loopback {
 			fmt.Fprintf(logw, "sessiondemo: %s is not a loopback address: the session cookie stays Secure, and browsers drop it over plain HTTP; put TLS in front\n", ln.Addr())
 		}
-		a := &app{
-			name:  instanceName(i),
-			url:   urls[i],
-			store: storeName(redisURL),
-		}
 		// Plain HTTP on loopback only: see "Cookies over plain HTTP" in the
 		// package documentation. Never do this for a public address.
-		a.mw, err = httpsession.New(m, httpsession.WithSecure(!loopback), httpsession.WithErrorHandler(a.fail))
+		a, err := newApp(stores[i], instanceName(i), storeName(redisURL), httpsession.WithSecure(!loopback))
 		if err != nil {
 			return err
+		}
+		a.url = urls[i]
+		if err := a.subscribe(ctx); err != nil && !warned {
+			warned = true // the instances share the store: once is enough
+			fmt.Fprintf(logw, "sessiondemo: no live logout, the pages update on reload only: %v\n", err)
 		}
 		for j, u := range urls {
 			if j != i {
@@ -142,6 +137,57 @@ func run(ctx context.Context, cfg config, ready func(urls []string)) (err error)
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// newApp returns an instance of the demo app named name on store, its
+// Middleware built with opts, without live updates until subscribe.
+func newApp(store backend.Backend, name, storeDesc string, opts ...httpsession.Option) (*app, error) {
+	timeouts := []session.Option{session.WithIdleTimeout(idleTimeout), session.WithAbsoluteTimeout(absoluteTimeout)}
+	m, err := session.NewManager[Account](store, timeouts...)
+	if err != nil {
+		return nil, err
+	}
+	peek, err := newPeekManager(store, timeouts...)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{name: name, store: storeDesc}
+	opts = append(opts, httpsession.WithErrorHandler(a.fail))
+	if a.mw, err = httpsession.New(m, opts...); err != nil {
+		return nil, err
+	}
+	if a.peek, err = httpsession.New(peek, opts...); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// newPeekManager returns a Manager of the sessions on store, with the
+// idle timeout of opts, whose Get never moves a session's idle deadline:
+// its touch interval is the idle timeout less a nanosecond, and a live
+// session's idle deadline is always less than that behind the one Get
+// would set. The event stream reads sessions with it, so that an open
+// page keeps no session alive.
+func newPeekManager(store backend.Backend, opts ...session.Option) (*session.Manager[Account], error) {
+	m, err := session.NewManager[Account](store, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return session.NewManager[Account](store, append(opts, session.WithTouchInterval(m.IdleTimeout()-time.Nanosecond))...)
+}
+
+// subscribe starts the instance's live updates: it subscribes to the
+// store's session events until ctx is done (the server's lifetime) and
+// ends the event streams then. It returns the error of Subscribe (the
+// store has no events: session.ErrUnsupported), and the app then runs
+// without live updates.
+func (a *app) subscribe(ctx context.Context) error {
+	h := newHub()
+	if err := a.mw.Manager().Subscribe(ctx, h.publish); err != nil {
+		return err
+	}
+	a.live, a.done = h, ctx.Done()
+	return nil
 }
 
 // listen listens on addr, or, if anyPort and addr is taken, on a free port

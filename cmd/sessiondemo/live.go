@@ -1,0 +1,260 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sessionkit/sessionkit/session"
+)
+
+// The live logout: each instance subscribes once to its store's session
+// events (session.Manager.Subscribe) and hands them to a hub, which tells
+// the open event streams (GET /events, one per open page) whose session
+// ended. The page's script shows a banner when its stream says "ended".
+
+// heartbeatInterval is how often an open event stream sends a comment
+// line, so that proxies and browsers keep an idle stream open.
+const heartbeatInterval = 15 * time.Second
+
+// What a stream can be told: why it is over.
+const (
+	endNone    = iota
+	endEnded   // destroyed or expired: the page shows the banner
+	endExpired // expired: the banner says so
+	endReload  // renewed (a login in this browser), or gone for a reason not known: the page reloads
+)
+
+// hub fans one instance's session events out to its open event streams,
+// by session handle. Publishing never waits for a stream: each stream has
+// one slot (why it is over) and a wake-up channel of one, so a slow
+// browser holds up nothing but its own stream.
+type hub struct {
+	mu      sync.Mutex
+	streams map[string]map[*watch]struct{} // handle → the streams watching it
+}
+
+// watch is the state of one open stream, guarded by hub.mu.
+type watch struct {
+	handle  string
+	wake    chan struct{} // capacity 1: end or recheck changed
+	end     int           // endNone until the session is over for this stream
+	recheck bool          // events were missed: read the session again
+}
+
+func newHub() *hub { return &hub{streams: map[string]map[*watch]struct{}{}} }
+
+// watch registers a stream for the session with that handle; the caller
+// must drop it.
+func (h *hub) watch(handle string) *watch {
+	w := &watch{handle: handle, wake: make(chan struct{}, 1)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.streams[handle]
+	if set == nil {
+		set = map[*watch]struct{}{}
+		h.streams[handle] = set
+	}
+	set[w] = struct{}{}
+	return w
+}
+
+// drop unregisters w.
+func (h *hub) drop(w *watch) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.streams[w.handle], w)
+	if len(h.streams[w.handle]) == 0 {
+		delete(h.streams, w.handle)
+	}
+}
+
+// open is how many streams are registered.
+func (h *hub) open() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, set := range h.streams {
+		n += len(set)
+	}
+	return n
+}
+
+// publish takes one event of the store (the func given to Subscribe).
+func (h *hub) publish(e session.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch e.Kind {
+	case session.EventDestroyed:
+		h.end(e.Handle, endEnded)
+	case session.EventExpired:
+		h.end(e.Handle, endExpired)
+	case session.EventRenewed:
+		// Only the holder of the old ID can renew it: the page's browser
+		// logged in again (another tab), and its cookie names the new ID.
+		h.end(e.OldHandle, endReload)
+	case session.EventMissed:
+		for _, set := range h.streams {
+			for w := range set {
+				w.recheck = true
+				w.signal()
+			}
+		}
+	}
+}
+
+// end tells the streams of handle that their session is over. h.mu is
+// held.
+func (h *hub) end(handle string, why int) {
+	for w := range h.streams[handle] {
+		if w.end == endNone {
+			w.end = why
+		}
+		w.signal()
+	}
+}
+
+func (w *watch) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// state returns and clears what the stream has to act on.
+func (h *hub) state(w *watch) (end int, recheck bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	end, recheck = w.end, w.recheck
+	w.recheck = false
+	return end, recheck
+}
+
+// The banner texts the stream sends with "ended".
+const (
+	endedText   = "This session was ended from another device or tab."
+	expiredText = "This session expired."
+)
+
+// events answers GET /events?h=HANDLE with a text/event-stream for the
+// browser's session, which the page with that handle opened: it sends
+// "ended" (data: the banner's text) when the session is destroyed or
+// expires, "reload" when the page's view is stale (its browser logged in
+// again, or the session is gone for a reason the stream cannot know), and
+// a comment line every heartbeat. Each ends the stream; so do the client
+// going away and the server shutting down. A visitor with no session and
+// no handle gets 204 No Content, which tells EventSource not to reconnect,
+// as does an instance without live updates.
+//
+// It reads the session through a.peek, whose Manager never moves the idle
+// deadline, and writes nothing: an open page keeps no session alive.
+func (a *app) events(w http.ResponseWriter, r *http.Request) {
+	if a.live == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s, err := a.peek.Session(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	want := r.URL.Query().Get("h")
+	if s.ID == "" && want == "" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	var wt *watch
+	if s.ID != "" {
+		wt = a.live.watch(s.Handle())
+		defer a.live.drop(wt)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	rc := http.NewResponseController(w)
+	send := func(lines string) bool {
+		if _, err := io.WriteString(w, lines); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send("retry: 2000\n: sessiondemo live logout\n\n") {
+		return
+	}
+	switch {
+	case s.ID == "": // the cookie names no live session: it ended before the stream opened
+		send(sseEvent("ended", endedText))
+		return
+	case want != "" && want != s.Handle(): // the cookie names a newer session than the page shows
+		send(sseEvent("reload", ""))
+		return
+	}
+	// The session may have ended between the read above and the watch:
+	// read again, now that no event can be missed.
+	if gone, err := a.gone(r, s.ID); err != nil || gone {
+		if gone {
+			send(sseEvent("reload", ""))
+		}
+		return // on a store error EventSource reconnects, and the next read answers
+	}
+	every := a.heartbeat
+	if every <= 0 {
+		every = heartbeatInterval
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done(): // the client went away
+			return
+		case <-a.done: // the server shuts down
+			return
+		case <-tick.C:
+			if !send(": heartbeat\n\n") {
+				return
+			}
+		case <-wt.wake:
+			end, recheck := a.live.state(wt)
+			if end == endNone && recheck {
+				// Events were missed: the session may have ended unseen.
+				if gone, err := a.gone(r, s.ID); err == nil && gone {
+					end = endReload
+				}
+			}
+			switch end {
+			case endEnded:
+				send(sseEvent("ended", endedText))
+				return
+			case endExpired:
+				send(sseEvent("ended", expiredText))
+				return
+			case endReload:
+				send(sseEvent("reload", ""))
+				return
+			}
+		}
+	}
+}
+
+// gone reports whether the session with that ID has ended, reading the
+// store itself (no cache) without moving the idle deadline.
+func (a *app) gone(r *http.Request, id string) (bool, error) {
+	_, err := a.peek.Manager().GetFresh(r.Context(), id)
+	switch {
+	case errors.Is(err, session.ErrNotFound):
+		return true, nil
+	case err != nil:
+		slog.ErrorContext(r.Context(), "sessiondemo: event stream", "instance", a.name, "err", err)
+	}
+	return false, err
+}
+
+// sseEvent is one server-sent event; data holds no newline.
+func sseEvent(name, data string) string {
+	return fmt.Sprintf("event: %s\ndata: %s\n\n", name, data)
+}
