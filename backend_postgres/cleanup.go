@@ -39,7 +39,8 @@ func (b *Backend) cleanupLoop(every time.Duration) {
 // Cleanup deletes the rows that are no longer live by the Backend's clock,
 // in statements of at most the cleanup batch size (see WithCleanupBatch),
 // until a statement deletes fewer rows than that, and reports how many it
-// deleted. It never deletes a live row. Rows that another transaction holds
+// deleted. Each statement publishes an EventExpired, with the row's owner,
+// for every row it deleted (see Subscribe). It never deletes a live row. Rows that another transaction holds
 // locked (another instance's cleanup, or a writer) are skipped and left
 // for a later run, so instances running Cleanup at once share the work
 // instead of waiting on each other. The background cleanup (see
@@ -56,11 +57,10 @@ func (b *Backend) cleanup(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		now := dbTime(b.now())
-		tag, err := b.pool.Exec(ctx, b.sql.cleanup, now, b.cleanupBatch)
-		if err != nil {
+		var n int
+		if err := b.pool.QueryRow(ctx, b.sql.cleanup, now, b.cleanupBatch).Scan(&n); err != nil {
 			return total, storeError(ctx, "cleanup", err)
 		}
-		n := int(tag.RowsAffected())
 		total += n
 		if n < b.cleanupBatch {
 			return total, nil

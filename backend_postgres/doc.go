@@ -29,8 +29,44 @@
 //
 // Besides backend.Backend, a *Backend implements backend.OwnerIndex (an
 // index on the owner: ListByOwner and DeleteByOwner cost time in
-// proportion to the sessions of that owner) and backend.Rekeyer (Rekey
-// moves a record to a new key in one statement).
+// proportion to the sessions of that owner), backend.Rekeyer (Rekey
+// moves a record to a new key in one statement) and backend.Notifier
+// (lifecycle events on every instance; see Events).
+//
+// # Events
+//
+// Create, Rekey, Delete, DeleteByOwner and the cleanup send their events
+// with pg_notify in the statement that writes, on one channel per table,
+// "sessionkit:" and the table's name as given to WithTable (a prefix of it
+// and a hash when that is longer than the 63 bytes of an identifier;
+// instances must name a table alike, and two tables of one name in two
+// schemas of one database need qualified names to keep their events
+// apart). No statement and no round trip is added: the statement's CTE
+// RETURNING the rows it wrote feeds pg_notify, and PostgreSQL sends the
+// notifications when the transaction commits, so a write that fails
+// (ErrExists, ErrConflict, ErrNotFound) or rolls back sends nothing. Update
+// and Touch send nothing. Delete and DeleteByOwner send an EventDeleted
+// only for a row that was live; a row past its deadline that they, Create
+// or Rekey remove, reuse or replace goes without an event, and the
+// cleanup sends one EventExpired, with the owner, for each row it deletes.
+// Event.At is the writer's clock (WithClock), passed with the statement.
+//
+// A notification holds the kind, At, and the key, old key and owner in
+// base64 (they are bytea and may hold any byte). NOTIFY takes less than
+// 8000 bytes: an event that would not fit is sent without its owner
+// (Owner ""), which covers keys of up to 4 KiB with a short owner and any
+// key of up to 5.9 KiB; one that does not fit even so (a Rekey between keys
+// of more than about 2.9 KiB each) reaches subscribers as an EventMissed
+// counting one. A write never fails for the size of its event.
+//
+// Subscribe opens one connection of its own per subscription, outside the
+// pool, and LISTENs on it; it pings an idle connection every 15 s and
+// replaces a broken one (see Subscribe). Two costs come with NOTIFY: a
+// commit that notifies takes a lock that serialises the commits of all
+// notifying transactions of the server (PostgreSQL orders its queue that
+// way), and a listening session that stops reading (its process frozen)
+// holds back the server's notification queue, which when full (8 GB by
+// default) makes notifying commits fail.
 //
 // # Time
 //

@@ -57,7 +57,9 @@ func (b *Backend) ListByOwner(ctx context.Context, owner string) ([]backend.Reco
 // is left, and a record created for the owner after it began may be. It
 // gives up with an error after 64 rounds that each met such a move.
 // Anonymous records are not indexed: for "" it deletes nothing and
-// returns 0.
+// returns 0. Each round publishes, in its own statement, one EventDeleted
+// for every live row it deleted (a row past its deadline is deleted
+// without an event).
 func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) {
 	if err := b.begin(ctx, "delete by owner"); err != nil {
 		return 0, err

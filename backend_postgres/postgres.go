@@ -19,17 +19,25 @@ var (
 	_ backend.Backend    = (*Backend)(nil)
 	_ backend.OwnerIndex = (*Backend)(nil)
 	_ backend.Rekeyer    = (*Backend)(nil)
+	_ backend.Notifier   = (*Backend)(nil)
 )
 
 // Backend is a backend.Backend on one PostgreSQL table through a pgxpool
-// pool. It also implements backend.OwnerIndex and backend.Rekeyer. It is
+// pool. It also implements backend.OwnerIndex, backend.Rekeyer and
+// backend.Notifier. It is
 // safe for concurrent use; several Backends, in one process or many, may
 // share one table.
 type Backend struct {
 	pool *pgxpool.Pool
 	t    table
+	ch   channel
 	sql  statements
 	now  func() time.Time
+
+	life   context.Context // cancelled by Close: ends the subscriptions
+	end    context.CancelFunc
+	subsMu sync.Mutex     // orders Subscribe's subs.Add before Close's wait
+	subs   sync.WaitGroup // the subscriptions' receive goroutines
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -72,10 +80,12 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 	if cfg.cleanupBatch <= 0 {
 		return nil, fmt.Errorf("postgresbackend: New: cleanup batch %d, want a positive number", cfg.cleanupBatch)
 	}
+	ch := newChannel(t)
 	b := &Backend{
 		pool:          pool,
 		t:             t,
-		sql:           newStatements(t),
+		ch:            ch,
+		sql:           newStatements(t, ch),
 		now:           cfg.clock,
 		cleanupBatch:  cfg.cleanupBatch,
 		cleanupReport: cfg.cleanupReport,
@@ -89,6 +99,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 			return nil, storeError(ctx, "create schema of "+t.name, err)
 		}
 	}
+	b.life, b.end = context.WithCancel(context.Background())
 	if cfg.cleanupEvery > 0 {
 		b.stop = make(chan struct{})
 		b.done = make(chan struct{})
@@ -132,7 +143,8 @@ func (b *Backend) begin(ctx context.Context, op string) error {
 
 // Create stores rec under rec.Key at version 1 if no live record has the
 // key, in one statement that also replaces a row whose record is no longer
-// live. It returns an error matching backend.ErrExists, and changes
+// live, and publishes an EventCreated in the same transaction (see
+// Subscribe). It returns an error matching backend.ErrExists, and changes
 // nothing, when a live record has the key. The returned Record is what was
 // stored: times truncated to microseconds, IdleDeadline clamped to
 // AbsoluteDeadline, and a Payload of its own.
@@ -144,9 +156,10 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 	rec.Version = 1
 	now := dbTime(b.now())
 	n, err := retrying(ctx, func() (int64, error) {
-		tag, err := b.pool.Exec(ctx, b.sql.create, []byte(rec.Key), []byte(rec.Owner), rec.Payload,
-			rec.CreatedAt, rec.IdleDeadline, rec.AbsoluteDeadline, now)
-		return tag.RowsAffected(), err
+		var n int64
+		err := b.pool.QueryRow(ctx, b.sql.create, []byte(rec.Key), []byte(rec.Owner), rec.Payload,
+			rec.CreatedAt, rec.IdleDeadline, rec.AbsoluteDeadline, now).Scan(&n)
+		return n, err
 	})
 	if err != nil {
 		return backend.Record{}, storeError(ctx, "create", err)
@@ -245,14 +258,16 @@ func (b *Backend) Touch(ctx context.Context, key string, idleDeadline time.Time)
 	return nil
 }
 
-// Delete removes the row under key, live or not. Deleting a missing key is
-// not an error.
+// Delete removes the row under key, live or not, and publishes an
+// EventDeleted in the same statement if the row was live. Deleting a
+// missing key is not an error.
 func (b *Backend) Delete(ctx context.Context, key string) error {
 	if err := b.begin(ctx, "delete"); err != nil {
 		return err
 	}
+	now := dbTime(b.now())
 	_, err := retryingIdempotent(ctx, b.tries, func() (struct{}, error) {
-		_, err := b.pool.Exec(ctx, b.sql.del, []byte(key))
+		_, err := b.pool.Exec(ctx, b.sql.del, []byte(key), now)
 		return struct{}{}, err
 	})
 	if err != nil {
@@ -262,17 +277,25 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 }
 
 // Close stops the cleanup goroutine and waits for it to return; a cleanup
-// statement in flight is cancelled. It does not close the pool, which
+// statement in flight is cancelled. It ends every subscription (see
+// Subscribe) and waits until their connections are closed; it does not
+// wait for a call of a subscriber's fn in progress. It does not close the pool, which
 // belongs to the caller. After Close every other method returns an error
 // matching ErrClosed and backend.ErrUnavailable. Calling Close more than
 // once is not an error.
 func (b *Backend) Close() error {
 	b.closeOnce.Do(func() {
+		// Under subsMu, so that a Subscribe either sees closed or has
+		// counted itself in subs before the Wait below.
+		b.subsMu.Lock()
 		b.closed.Store(true)
+		b.subsMu.Unlock()
 		if b.stop != nil {
 			close(b.stop)
 			<-b.done
 		}
+		b.end()
+		b.subs.Wait()
 	})
 	return nil
 }

@@ -65,10 +65,14 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 }
 
 // TestConformance runs the shared suite; all backends share the default
-// table of this binary's database (the suite's keys are random).
+// table of this binary's database (the suite's keys are random). The
+// cleanup runs every 200 ms, so that Events/Expired sees a record's
+// EventExpired soon after its deadline.
 func TestConformance(t *testing.T) {
 	pool := newPool(t)
-	conformance.Run(t, func(tb testing.TB) backend.Backend { return newBackend(tb, pool) })
+	conformance.Run(t, func(tb testing.TB) backend.Backend {
+		return newBackend(tb, pool, postgresbackend.WithCleanupInterval(200*time.Millisecond))
+	})
 }
 
 func BenchmarkConformance(b *testing.B) {

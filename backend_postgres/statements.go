@@ -1,8 +1,17 @@
 package postgresbackend
 
-import "strings"
+import (
+	"strings"
 
-// The statements, one per operation, with {T} for the quoted table name.
+	"github.com/sessionkit/sessionkit/backend"
+)
+
+// The statements, one per operation, with {T} for the quoted table name
+// and {N} for the scalar subquery that sends the events of the rows the
+// statement wrote (channel.notifyCount; its arguments are in
+// newStatements). pg_notify queues the notification in the statement's
+// transaction and PostgreSQL sends it at commit, so a write that fails or
+// rolls back notifies nothing, and the event costs no round trip.
 // Every statement that judges liveness takes the application's clock as a
 // parameter ($now below); none reads the server's now(). Rows are found by
 // key_hash = sha256(key) (see Schema), owners through the expression index
@@ -14,14 +23,19 @@ import "strings"
 const (
 	// $1 key, $2 owner, $3 payload, $4 created_at, $5 idle, $6 absolute,
 	// $7 now. Inserts, or replaces a row that is no longer live; a live row
-	// makes the statement affect no row.
-	sqlCreate = `INSERT INTO {T} AS s (key, owner, version, payload, created_at, idle_deadline, absolute_deadline)
-VALUES ($1::bytea, $2::bytea, 1, $3::bytea, $4::timestamptz, $5::timestamptz, $6::timestamptz)
-ON CONFLICT (key_hash) DO UPDATE SET
-	key = excluded.key, owner = excluded.owner, version = 1, payload = excluded.payload,
-	created_at = excluded.created_at, idle_deadline = excluded.idle_deadline,
-	absolute_deadline = excluded.absolute_deadline
-WHERE s.idle_deadline <= $7::timestamptz`
+	// makes ins write no row. Returns how many rows it wrote (0 or 1),
+	// each with an EventCreated.
+	sqlCreate = `WITH ins AS (
+	INSERT INTO {T} AS s (key, owner, version, payload, created_at, idle_deadline, absolute_deadline)
+	VALUES ($1::bytea, $2::bytea, 1, $3::bytea, $4::timestamptz, $5::timestamptz, $6::timestamptz)
+	ON CONFLICT (key_hash) DO UPDATE SET
+		key = excluded.key, owner = excluded.owner, version = 1, payload = excluded.payload,
+		created_at = excluded.created_at, idle_deadline = excluded.idle_deadline,
+		absolute_deadline = excluded.absolute_deadline
+	WHERE s.idle_deadline <= $7::timestamptz
+	RETURNING s.key, s.owner
+)
+SELECT {N}`
 
 	// $1 key, $2 now.
 	sqlLoad = `SELECT owner, version, payload, created_at, idle_deadline, absolute_deadline
@@ -50,8 +64,14 @@ SELECT cur.version, upd.version, upd.created_at FROM cur LEFT JOIN upd ON true`
 	sqlTouch = `UPDATE {T} SET idle_deadline = least($2::timestamptz, absolute_deadline)
 WHERE key_hash = sha256($1::bytea) AND idle_deadline > $3::timestamptz`
 
-	// $1 key.
-	sqlDelete = `DELETE FROM {T} WHERE key_hash = sha256($1::bytea)`
+	// $1 key, $2 now. Deletes the row, live or not; an EventDeleted only
+	// for a live one (the contract: Delete publishes only if a live record
+	// was deleted).
+	sqlDelete = `WITH gone AS (
+	DELETE FROM {T} WHERE key_hash = sha256($1::bytea)
+	RETURNING key, owner, idle_deadline > $2::timestamptz AS live
+)
+SELECT {N}`
 
 	// $1 owner, $2 now.
 	sqlList = `SELECT key, version, payload, created_at, idle_deadline, absolute_deadline FROM {T}
@@ -63,21 +83,24 @@ WHERE sha256(owner) = sha256($1::bytea) AND owner = $1::bytea AND owner <> ''::b
 	// removed. Fewer removed than seen means a row moved under the DELETE
 	// (a Rekey or an Update committed meanwhile), and its successor may be
 	// a row the snapshot did not show: the caller runs another round.
+	// Returns seen, removed, and removed live rows, each of those with an
+	// EventDeleted.
 	sqlDeleteOwner = `WITH seen AS MATERIALIZED (
 	SELECT count(*) AS n FROM {T}
 	WHERE sha256(owner) = sha256($1::bytea) AND owner = $1::bytea AND owner <> ''::bytea
 ), gone AS (
 	DELETE FROM {T}
 	WHERE sha256(owner) = sha256($1::bytea) AND owner = $1::bytea AND owner <> ''::bytea
-	RETURNING idle_deadline > $2::timestamptz AS live
+	RETURNING key, idle_deadline > $2::timestamptz AS live
 )
-SELECT (SELECT n FROM seen), count(*), count(*) FILTER (WHERE live) FROM gone`
+SELECT (SELECT n FROM seen), (SELECT count(*) FROM gone), {N}`
 
 	// $1 old key, $2 now, $3 new key, $4 owner, $5 payload, $6 created_at,
 	// $7 idle, $8 absolute, $9 expected version. cur locks the old live row;
 	// ins creates the new key (replacing a row that is no longer live) only
 	// if the version matches; del removes the old row only if ins wrote.
-	// One statement, so one transaction: both keys change or neither.
+	// One statement, so one transaction: both keys change or neither, and
+	// an EventRekeyed only if both did.
 	sqlRekey = `WITH cur AS MATERIALIZED (
 	SELECT version FROM {T}
 	WHERE key_hash = sha256($1::bytea) AND idle_deadline > $2::timestamptz
@@ -91,24 +114,29 @@ SELECT (SELECT n FROM seen), count(*), count(*) FILTER (WHERE live) FROM gone`
 		created_at = excluded.created_at, idle_deadline = excluded.idle_deadline,
 		absolute_deadline = excluded.absolute_deadline
 	WHERE s.idle_deadline <= $2::timestamptz
-	RETURNING 1
+	RETURNING s.key, s.owner
 ), del AS (
 	DELETE FROM {T} AS d USING (SELECT 1 FROM ins LIMIT 1) AS wrote
 	WHERE d.key_hash = sha256($1::bytea)
 	RETURNING 1
 )
-SELECT (SELECT version FROM cur), EXISTS (SELECT FROM ins), EXISTS (SELECT FROM del)`
+SELECT (SELECT version FROM cur), EXISTS (SELECT FROM ins), EXISTS (SELECT FROM del), {N}`
 
 	// $1 now, $2 batch size. Deletes up to $2 rows that are not live at
 	// $1, skipping rows another transaction holds (another instance's
 	// cleanup, or a writer): such a row is left for the next run. The
 	// locking read rechecks the deadline on the newest row version, so a
-	// row touched back to life meanwhile is not deleted.
-	sqlCleanup = `DELETE FROM {T} WHERE key_hash = ANY (ARRAY (
-	SELECT key_hash FROM {T} WHERE idle_deadline <= $1::timestamptz
-	LIMIT $2::int
-	FOR UPDATE SKIP LOCKED
-)) AND idle_deadline <= $1::timestamptz`
+	// row touched back to life meanwhile is not deleted. Returns how many
+	// rows it deleted, each with an EventExpired.
+	sqlCleanup = `WITH gone AS (
+	DELETE FROM {T} WHERE key_hash = ANY (ARRAY (
+		SELECT key_hash FROM {T} WHERE idle_deadline <= $1::timestamptz
+		LIMIT $2::int
+		FOR UPDATE SKIP LOCKED
+	)) AND idle_deadline <= $1::timestamptz
+	RETURNING key, owner
+)
+SELECT {N}`
 )
 
 // statements holds the statements with the table name filled in.
@@ -117,17 +145,19 @@ type statements struct {
 	list, deleteOwner, rekey, cleanup string
 }
 
-func newStatements(t table) statements {
-	f := func(s string) string { return strings.ReplaceAll(s, "{T}", t.quoted) }
+func newStatements(t table, c channel) statements {
+	f := func(s, notify string) string {
+		return strings.NewReplacer("{T}", t.quoted, "{N}", notify).Replace(s)
+	}
 	return statements{
-		create:      f(sqlCreate),
-		load:        f(sqlLoad),
-		update:      f(sqlUpdate),
-		touch:       f(sqlTouch),
-		del:         f(sqlDelete),
-		list:        f(sqlList),
-		deleteOwner: f(sqlDeleteOwner),
-		rekey:       f(sqlRekey),
-		cleanup:     f(sqlCleanup),
+		create:      f(sqlCreate, c.notifyCount("ins", kindSQL(backend.EventCreated), "$7::timestamptz", "ins.key", "ins.owner", "")),
+		load:        f(sqlLoad, ""),
+		update:      f(sqlUpdate, ""),
+		touch:       f(sqlTouch, ""),
+		del:         f(sqlDelete, c.notifyCount("(SELECT * FROM gone WHERE live) AS g", kindSQL(backend.EventDeleted), "$2::timestamptz", "g.key", "g.owner", "")),
+		list:        f(sqlList, ""),
+		deleteOwner: f(sqlDeleteOwner, c.notifyCount("(SELECT * FROM gone WHERE live) AS g", kindSQL(backend.EventDeleted), "$2::timestamptz", "g.key", "$1::bytea", "")),
+		rekey:       f(sqlRekey, c.notifyCount("(SELECT ins.key, ins.owner FROM ins, del) AS r", kindSQL(backend.EventRekeyed), "$2::timestamptz", "r.key", "r.owner", "$1::bytea")),
+		cleanup:     f(sqlCleanup, c.notifyCount("gone", kindSQL(backend.EventExpired), "$1::timestamptz", "gone.key", "gone.owner", "")),
 	}
 }
