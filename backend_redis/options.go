@@ -33,6 +33,8 @@ type config struct {
 	writeGuard  time.Duration
 	// allowEviction skips New's check of maxmemory-policy.
 	allowEviction bool
+	// noExpiryEvents: Subscribe delivers no EventExpired.
+	noExpiryEvents bool
 }
 
 func defaultConfig() config {
@@ -170,4 +172,15 @@ func WithWriteGuard(d time.Duration) Option {
 // ErrEvictionPolicy).
 func WithEvictionAllowed(allowed bool) Option {
 	return func(c *config) { c.allowEviction = allowed }
+}
+
+// WithoutExpiryEvents makes Subscribe deliver no EventExpired: it neither
+// reads nor changes the server's notify-keyspace-events, and does not
+// listen to expired keys. Use it where the server refuses CONFIG (managed
+// Redis) and notify-keyspace-events cannot include "Ex"; subscribers then
+// learn of an expired session only by not finding it. Created, rekeyed and
+// deleted events are delivered as without it. Default: off (Subscribe
+// turns expired events on, or fails with ErrNoExpiryEvents).
+func WithoutExpiryEvents() Option {
+	return func(c *config) { c.noExpiryEvents = true }
 }

@@ -385,19 +385,23 @@ func (b *Backend) deleteOwned(ctx context.Context, op, owner string, recs []back
 			guards[i].done()
 		}
 	}()
+	args := make([][]string, len(recs))
+	at := nowUS()
 	for i, e := range es {
 		keys[i] = b.sessionKeyOf(e.h)
 		guards[i] = b.token(e.h)
+		mode, ch := b.channel(e.h)
+		args[i] = []string{field, mode, ch, eventMsg(backend.EventDeleted, at, recs[i].Key, "", owner)}
 	}
 	results := make([]rueidis.RedisResult, len(keys))
 	if b.cfg.waitN > 0 {
 		for i, k := range keys {
 			var e error
-			results[i], e = b.run(ctx, wait && werr == nil, deleteOwnedScript, []string{k}, field)
+			results[i], e = b.run(ctx, wait && werr == nil, deleteOwnedScript, []string{k}, args[i]...)
 			werr = cmp.Or(werr, e)
 		}
 	} else {
-		results = b.runMulti(ctx, deleteOwnedScript, keys, func(int) []string { return []string{field} })
+		results = b.runMulti(ctx, deleteOwnedScript, keys, func(i int) []string { return args[i] })
 	}
 	for i, res := range results {
 		code, cerr := res.AsInt64()

@@ -60,7 +60,10 @@ func micros(t time.Time) int64 {
 }
 
 // nowMicros is the application's clock as the scripts take it.
-func nowMicros() string { return strconv.FormatInt(micros(time.Now()), 10) }
+func nowMicros() string { return strconv.FormatInt(nowUS(), 10) }
+
+// nowUS is the application's clock in unix microseconds.
+func nowUS() int64 { return micros(time.Now()) }
 
 // fromMicros is the inverse of micros.
 func fromMicros(us int64) time.Time {

@@ -53,8 +53,8 @@ const (
 )
 
 // Backend is a backend.Backend on Redis through rueidis. It also implements
-// backend.OwnerIndex, backend.Rekeyer and backend.FreshLoader. It is safe
-// for concurrent use.
+// backend.OwnerIndex, backend.Rekeyer, backend.FreshLoader and
+// backend.Notifier (events.go). It is safe for concurrent use.
 type Backend struct {
 	client  rueidis.Client
 	owned   bool // Close closes client
@@ -64,6 +64,9 @@ type Backend struct {
 	known   known
 	shared  atomic.Pointer[sharedCtx]
 	closed  atomic.Bool
+	done    chan struct{} // closed by Close: subscriptions end
+	// malformed counts undecodable messages on the event channels.
+	malformed atomic.Int64
 }
 
 // New returns a Backend that stores sessions through client, which may be a
@@ -86,7 +89,7 @@ func New(client rueidis.Client, opts ...Option) (*Backend, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	b := &Backend{client: client, cfg: cfg, cluster: client.Mode() == rueidis.ClientModeCluster}
+	b := &Backend{client: client, cfg: cfg, cluster: client.Mode() == rueidis.ClientModeCluster, done: make(chan struct{})}
 	b.guard.window = cfg.writeGuard
 	if err := b.preflight(); err != nil {
 		return nil, err
@@ -140,12 +143,13 @@ func NewFromURL(ctx context.Context, url string, opts ...Option) (*Backend, erro
 	return b, nil
 }
 
-// Close marks the Backend closed and, if NewFromURL created it, closes the
-// client. Calling it more than once is not an error.
+// Close marks the Backend closed, ends its subscriptions (Subscribe) and,
+// if NewFromURL created it, closes the client. Calling it more than once is not an error.
 func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
+	close(b.done)
 	if s := b.shared.Load(); s != nil {
 		s.cancel()
 	}

@@ -46,6 +46,9 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	rkNew, hNew := b.sessionKey(&kb, newKey)
 	gNew := b.token(hNew)
 	defer gNew.done()
+	now := nowUS()
+	mode, ch := b.channel(w.h) // the old key's slot: its script completes the Rekey
+	msg := eventMsg(backend.EventRekeyed, now, newKey, rec.Key, rec.Owner)
 	var werr, iwerr error
 	if b.cluster {
 		c, cerr := b.ownerIndex(rec.Owner).claim(w.ctx, op, hNew, t.abs)
@@ -54,9 +57,9 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 		}
 		defer c.release()
 		iwerr = c.werr
-		werr, err = b.rekeyTwoSteps(c.ctx, op, w.rk, rkNew, val, rec.Version, t.pxat(), &gNew)
+		werr, err = b.rekeyTwoSteps(c.ctx, op, w.rk, rkNew, val, rec.Version, t.pxat(), &gNew, now, mode, ch, msg)
 	} else {
-		werr, err = b.rekeyOneScript(w, rec, rkNew, hNew, val, t, &gNew)
+		werr, err = b.rekeyOneScript(w, rec, rkNew, hNew, val, t, &gNew, now, mode, ch, msg)
 	}
 	if err != nil {
 		if gNew.out.kind != guardPending {
@@ -74,20 +77,21 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 
 // rekeyOneScript is Rekey on one server: one script over both sessions
 // and, for a record with an owner, the owner's index.
-func (b *Backend) rekeyOneScript(w *writeOp, rec backend.Record, rkNew, hNew, val string, t storedTimes, gNew *guardToken) (werr, err error) {
+func (b *Backend) rekeyOneScript(w *writeOp, rec backend.Record, rkNew, hNew, val string, t storedTimes, gNew *guardToken, now int64, mode, ch, msg string) (werr, err error) {
 	keys := []string{w.rk, rkNew}
 	if rec.Owner != "" {
 		keys = append(keys, b.ownerIndex(rec.Owner).keys...)
 	}
 	res, werr := b.run(w.ctx, true, rekeyScript, keys,
-		versionBytes(rec.Version), val, fmt.Sprint(t.pxat()), nowMicros(), hNew, indexScore(t.abs))
+		versionBytes(rec.Version), val, fmt.Sprint(t.pxat()), fmt.Sprint(now), hNew, indexScore(t.abs), mode, ch, msg)
 	return werr, b.scriptResult(w.ctx, w.op, res, gNew)
 }
 
 // rekeyTwoSteps is Rekey across slots: SET newKey NX, then delete the old
-// key if its version matches, else delete newKey again. It records on
-// gNew what became of the new key when the Rekey fails.
-func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val string, version uint64, px int64, gNew *guardToken) (werr, err error) {
+// key if its version matches and publish the event (mode, ch, msg) in the
+// same script, else delete newKey again. It records on gNew what became
+// of the new key when the Rekey fails.
+func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val string, version uint64, px int64, gNew *guardToken, now int64, mode, ch, msg string) (werr, err error) {
 	res, werr := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
 		return c.B().Set().Key(rkNew).Value(val).Nx().PxatMillisecondsTimestamp(px).Build()
 	})
@@ -97,7 +101,7 @@ func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val strin
 	} else if err != nil {
 		return nil, b.fail(ctx, op, err)
 	}
-	res, werr2 := b.run(ctx, true, deleteVersionScript, []string{rkOld}, versionBytes(version), nowMicros())
+	res, werr2 := b.run(ctx, true, deleteVersionScript, []string{rkOld}, versionBytes(version), fmt.Sprint(now), mode, ch, msg)
 	code, cerr := res.AsInt64()
 	if cerr != nil {
 		// The old key may be gone already: keeping the new one means at

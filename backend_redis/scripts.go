@@ -16,6 +16,9 @@ import (
 // Every script touches exactly the keys in KEYS, and every KEYS list is one
 // session key (or the two keys of one owner index, owners.go), except
 // rekeyScript, which is used only on clients that are not Cluster clients.
+// The scripts that publish an event send it to a channel in the slot of
+// the session key they write (eventmsg.go), so on a Cluster they stay on
+// their node too.
 // Scripts work on the record layout of record.go, whose offsets luaRecord
 // writes into every session script from the Go constants.
 //
@@ -51,6 +54,15 @@ local function bytes8(s, i) return string.sub(s, i, i + 7) end
 local function hasOwner(v, f) return string.sub(v, OWNER, OWNER - 1 + #f) == f end
 -- readable reports whether v has a header this package writes.
 local function readable(v) return #v >= MIN_RECORD and string.byte(v, 1) == FORMAT end
+-- publish sends an event message (eventmsg.go) to channel ch: by SPUBLISH
+-- for mode 'S' (a Cluster: ch is in the slot of the record written), else
+-- by PUBLISH.
+local function publish(mode, ch, msg)
+  if mode == 'S' then redis.call('SPUBLISH', ch, msg) else redis.call('PUBLISH', ch, msg) end
+end
+-- ownerOf is the owner field of record v as stored: its length, then the
+-- bytes.
+local function ownerOf(v) return string.sub(v, OWNER, OWNER + 3 + struct.unpack('>I4', v, OWNER)) end
 -- live returns the record at key if it is live at now, else nil and the
 -- reply for a missing, expired or unreadable record.
 local function live(key, now)
@@ -100,13 +112,43 @@ func updateArgs(expected uint64, val string, px int64, owner string, abs int64, 
 func indexScore(abs int64) string { return strconv.FormatInt(abs/1000+1, 10) }
 
 // createOwnedScript is Create of a session with an owner on a server that
-// also holds the owner's index (not a Cluster): SET NX and the index entry
-// in one script. KEYS: the session, the index, its claims; ARGV: the
-// record, its PXAT, the session hash, the index score.
+// also holds the owner's index (not a Cluster): SET NX, the index entry
+// and the EventCreated in one script. KEYS: the session, the index, its
+// claims; ARGV: the record, its PXAT, the session hash, the index score,
+// the publish mode, channel and message.
 var createOwnedScript = newScript(luaPrelude + luaIndex + `
-local record, pxat, h, score = unpack(ARGV)
+local record, pxat, h, score, mode, ch, msg = unpack(ARGV)
 if not redis.call('SET', KEYS[1], record, 'NX', 'PXAT', pxat) then return EXISTS end
 addEntry(KEYS[2], KEYS[3], h, score, nowMs())
+publish(mode, ch, msg)
+return OK
+`)
+
+// createScript is every other Create (anonymous, or on a Cluster after the
+// owner index claim): SET NX and, only if it set, the EventCreated.
+// KEYS: the session; ARGV: the record, its PXAT, the publish mode, channel
+// and message.
+var createScript = newScript(luaPrelude + `
+local record, pxat, mode, ch, msg = unpack(ARGV)
+if not redis.call('SET', KEYS[1], record, 'NX', 'PXAT', pxat) then return EXISTS end
+publish(mode, ch, msg)
+return OK
+`)
+
+// deleteScript is Delete: it deletes the key whatever it holds (a value
+// of another type too), and publishes the EventDeleted only for a live
+// record of this package, appending the record's owner field to the
+// message head ARGV[4]. KEYS: the session; ARGV: now, the publish mode,
+// channel and message head.
+var deleteScript = newScript(luaPrelude + `
+local now, mode, ch, head = unpack(ARGV)
+local v = redis.pcall('GET', KEYS[1])
+if not v then return NOT_FOUND end
+redis.call('DEL', KEYS[1])
+if type(v) == 'string' and readable(v) then
+  now = tonumber(now)
+  if at(v, IDLE) > now and at(v, ABS) > now then publish(mode, ch, head .. ownerOf(v)) end
+end
 return OK
 `)
 
@@ -125,24 +167,30 @@ return {bytes8(v, VERSION), bytes8(v, CREATED)}
 `)
 
 // deleteOwnedScript deletes a session only if it still belongs to the owner
-// whose field is ARGV[1]: OK deleted, NOT_FOUND gone, OTHER another owner
-// (or a record it cannot read).
+// whose field is ARGV[1], and then publishes the EventDeleted (ARGV[2..4]:
+// publish mode, channel, message): OK deleted, NOT_FOUND gone, OTHER
+// another owner (or a record it cannot read).
 var deleteOwnedScript = newScript(luaPrelude + `
+local field, mode, ch, msg = unpack(ARGV)
 local v = redis.call('GET', KEYS[1])
 if not v then return NOT_FOUND end
-if not readable(v) or not hasOwner(v, ARGV[1]) then return OTHER end
+if not readable(v) or not hasOwner(v, field) then return OTHER end
 redis.call('DEL', KEYS[1])
+publish(mode, ch, msg)
 return OK
 `)
 
 // deleteVersionScript is the second half of a Rekey on a Cluster: it
-// deletes the old record if its version is still ARGV[1] (now: ARGV[2]).
+// deletes the old record if its version is still ARGV[1] (now: ARGV[2])
+// and then publishes the EventRekeyed (ARGV[3..5]: publish mode, channel
+// of the old key's slot, message), which completes the Rekey.
 var deleteVersionScript = newScript(luaPrelude + `
-local expected, now = unpack(ARGV)
+local expected, now, mode, ch, msg = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
 if bytes8(v, VERSION) ~= expected then return CONFLICT end
 redis.call('DEL', KEYS[1])
+publish(mode, ch, msg)
 return OK
 `)
 
@@ -150,9 +198,10 @@ return OK
 // both keys: KEYS[1] old session, KEYS[2] new one, and for a record with an
 // owner KEYS[3] and KEYS[4], the owner's index, whose entry for the new
 // session it adds; ARGV: the expected version of the old, the new record,
-// its PXAT, now, the new session's hash and index score.
+// its PXAT, now, the new session's hash and index score, and the publish
+// mode, channel and message of the EventRekeyed.
 var rekeyScript = newScript(luaPrelude + luaIndex + `
-local expected, record, pxat, now, h, score = unpack(ARGV)
+local expected, record, pxat, now, h, score, mode, ch, msg = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
 if bytes8(v, VERSION) ~= expected then return CONFLICT end
@@ -160,6 +209,7 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return EXISTS end
 redis.call('SET', KEYS[2], record, 'PXAT', pxat)
 redis.call('DEL', KEYS[1])
 if #KEYS == 4 then addEntry(KEYS[3], KEYS[4], h, score, nowMs()) end
+publish(mode, ch, msg)
 return OK
 `)
 

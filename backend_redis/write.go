@@ -105,15 +105,15 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 	}
 	w := b.beginWrite(ctx, op, rec.Key)
 	defer w.done()
+	mode, ch := b.channel(w.h)
+	msg := eventMsg(backend.EventCreated, nowUS(), rec.Key, "", rec.Owner)
+	px := strconv.FormatInt(t.pxat(), 10)
 	var res rueidis.RedisResult
 	var werr, iwerr error
 	if rec.Owner != "" && !b.cluster {
 		// The session and its owner's index on one server: one script.
 		res, werr = b.run(w.ctx, true, createOwnedScript, append([]string{w.rk}, b.ownerIndex(rec.Owner).keys...),
-			val, strconv.FormatInt(t.pxat(), 10), w.h, indexScore(t.abs))
-		if code, err := res.AsInt64(); err == nil && code == replyExists {
-			res = rueidis.NewErrorResult(rueidis.Nil)
-		}
+			val, px, w.h, indexScore(t.abs), mode, ch, msg)
 	} else {
 		c, err := b.ownerIndex(rec.Owner).claim(w.ctx, op, w.h, t.abs)
 		if err != nil {
@@ -121,15 +121,15 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 		}
 		defer c.release()
 		iwerr = c.werr
-		res, werr = b.write(c.ctx, true, func(cl rueidis.CommandClient, _ bool) rueidis.Completed {
-			return cl.B().Set().Key(w.rk).Value(val).Nx().PxatMillisecondsTimestamp(t.pxat()).Build()
-		})
+		res, werr = b.run(c.ctx, true, createScript, []string{w.rk}, val, px, mode, ch, msg)
 	}
-	if err := res.Error(); rueidis.IsRedisNil(err) {
+	if code, err := res.AsInt64(); err != nil {
+		return backend.Record{}, w.fail(res.Error())
+	} else if code == replyExists {
 		w.guard.refused()
 		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
-	} else if err != nil {
-		return backend.Record{}, w.fail(err)
+	} else if code != replyOK {
+		return backend.Record{}, replyError(op, code)
 	}
 	w.guard.wrote(1, t.created, t.idle)
 	b.known.add(w.h)
@@ -264,9 +264,10 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 	}
 	w := b.beginWrite(ctx, op, key)
 	defer w.done()
-	res, werr := b.write(w.ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
-		return c.B().Del().Key(w.rk).Build()
-	})
+	now := nowUS()
+	mode, ch := b.channel(w.h)
+	res, werr := b.run(w.ctx, true, deleteScript, []string{w.rk},
+		strconv.FormatInt(now, 10), mode, ch, eventHead(backend.EventDeleted, now, key, ""))
 	if err := res.Error(); err != nil {
 		return w.fail(err)
 	}

@@ -1,0 +1,449 @@
+package redisbackend_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessionkit/sessionkit/backend"
+	redisbackend "github.com/sessionkit/sessionkit/backend_redis"
+	"github.com/sessionkit/sessionkit/internal/redistest"
+	"github.com/sessionkit/sessionkit/session"
+)
+
+// eventWait bounds every wait for an event.
+const eventWait = 10 * time.Second
+
+// sink records the events a subscription delivers, with the time each
+// arrived.
+type sink struct {
+	mu   sync.Mutex
+	evs  []backend.Event
+	recv []time.Time
+	wake chan struct{}
+}
+
+func newSink() *sink { return &sink{wake: make(chan struct{}, 1)} }
+
+func (s *sink) fn(e backend.Event) {
+	now := time.Now()
+	s.mu.Lock()
+	s.evs = append(s.evs, e)
+	s.recv = append(s.recv, now)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sink) all() []backend.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.evs)
+}
+
+// of returns the events of key (as Key or OldKey).
+func (s *sink) of(key string) []backend.Event {
+	var out []backend.Event
+	for _, e := range s.all() {
+		if e.Key == key || e.OldKey == key {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// await waits until cond holds for the events so far, at most eventWait.
+func (s *sink) await(t *testing.T, what string, cond func([]backend.Event) bool) []backend.Event {
+	t.Helper()
+	timer := time.NewTimer(eventWait)
+	defer timer.Stop()
+	for {
+		evs := s.all()
+		if cond(evs) {
+			return evs
+		}
+		select {
+		case <-s.wake:
+		case <-timer.C:
+			t.Fatalf("no %s within %v; events: %s", what, eventWait, describeEvents(evs))
+		}
+	}
+}
+
+// awaitKey waits until key has n events.
+func (s *sink) awaitKey(t *testing.T, key string, n int) []backend.Event {
+	t.Helper()
+	s.await(t, fmt.Sprintf("%d events of %q", n, key), func([]backend.Event) bool { return len(s.of(key)) >= n })
+	return s.of(key)
+}
+
+func describeEvents(evs []backend.Event) string {
+	var b strings.Builder
+	for i, e := range evs {
+		if i == 20 {
+			fmt.Fprintf(&b, " ... (%d in all)", len(evs))
+			break
+		}
+		fmt.Fprintf(&b, " %s(%q, old %q, owner %q, missed %d)", e.Kind, e.Key, e.OldKey, e.Owner, e.Missed)
+	}
+	return b.String()
+}
+
+// kinds checks the kinds, keys and owners of evs.
+func expectKinds(t *testing.T, what string, evs []backend.Event, want ...backend.Event) {
+	t.Helper()
+	ok := len(evs) == len(want)
+	for i := 0; ok && i < len(want); i++ {
+		g, w := evs[i], want[i]
+		ok = g.Kind == w.Kind && g.Key == w.Key && g.OldKey == w.OldKey && g.Owner == w.Owner
+		if ok && g.Kind != backend.EventMissed && (g.At.IsZero() || time.Since(g.At).Abs() > time.Minute) {
+			t.Errorf("%s: event %d has At %v", what, i, g.At)
+		}
+	}
+	if !ok {
+		t.Fatalf("%s: events%s, want%s", what, describeEvents(evs), describeEvents(want))
+	}
+}
+
+func subscribe(t *testing.T, ctx context.Context, b *redisbackend.Backend) *sink {
+	t.Helper()
+	s := newSink()
+	if err := b.Subscribe(ctx, s.fn); err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	return s
+}
+
+// managerKey returns a key of session.Manager's form: 43 base64url
+// characters, so that its expiry is reported with its key.
+func managerKey() string { return (uniq() + uniq() + uniq())[:43] }
+
+// testEvents runs the event checks on two instances: two Backends with
+// the same prefix, each on its own client from mk.
+func testEvents(t *testing.T, mk func(t *testing.T) rueidis.Client) {
+	t.Run("Writes", func(t *testing.T) { testEventsWrites(t, mk) })
+	t.Run("DestroyByOwner", func(t *testing.T) { testEventsDestroyByOwner(t, mk) })
+	t.Run("Expired", func(t *testing.T) { testEventsExpired(t, mk) })
+}
+
+// testEventsWrites: every applied Create, Rekey, Delete and DeleteByOwner
+// on instance A arrives on instance B, with the key, old key and owner;
+// failed writes, Update and Touch publish nothing (proven by a marker
+// write of the same key after them: events of one key are ordered).
+func testEventsWrites(t *testing.T, mk func(t *testing.T) rueidis.Client) {
+	ctx := ctxT(t, time.Minute)
+	prefix := redisbackend.WithPrefix("ev" + uniq() + ":")
+	a := newBackend(t, mk(t), prefix)
+	b := newBackend(t, mk(t), prefix)
+	s := subscribe(t, ctx, b)
+
+	hostile := "own\x00er|\xff" + strings.Repeat("é", 100)
+	k1, k2, k3 := "k1\x00|"+uniq(), "k2-"+uniq(), managerKey()
+	r1, err := a.Create(ctx, record(k1, "", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Create(ctx, record(k1, "", "p")); !errors.Is(err, backend.ErrExists) {
+		t.Fatalf("second Create = %v", err)
+	}
+	r1.Payload = []byte("q")
+	if r1, err = a.Update(ctx, r1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Update(ctx, record(k1, "", "stale")); !errors.Is(err, backend.ErrConflict) {
+		t.Fatalf("stale Update = %v", err)
+	}
+	if err := a.Touch(ctx, k1, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete(ctx, k1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete(ctx, k1); err != nil { // gone: nothing
+		t.Fatal(err)
+	}
+	if _, err := a.Create(ctx, record(k1, "marker", "p")); err != nil {
+		t.Fatal(err)
+	}
+	expectKinds(t, "k1", s.awaitKey(t, k1, 3),
+		backend.Event{Kind: backend.EventCreated, Key: k1},
+		backend.Event{Kind: backend.EventDeleted, Key: k1},
+		backend.Event{Kind: backend.EventCreated, Key: k1, Owner: "marker"})
+
+	r2, err := a.Create(ctx, record(k2, hostile, "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := r2
+	stale.Version = 7
+	if _, err := a.Rekey(ctx, stale, k3); !errors.Is(err, backend.ErrConflict) {
+		t.Fatalf("Rekey with a stale version = %v", err)
+	}
+	if _, err := a.Rekey(ctx, r2, k1); !errors.Is(err, backend.ErrExists) {
+		t.Fatalf("Rekey onto a taken key = %v", err)
+	}
+	if _, err := a.Rekey(ctx, r2, k3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Rekey(ctx, r2, "k4-"+uniq()); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Rekey of a gone key = %v", err)
+	}
+	if _, err := a.Create(ctx, record(k2, "marker", "p")); err != nil {
+		t.Fatal(err)
+	}
+	expectKinds(t, "k2", s.awaitKey(t, k2, 3),
+		backend.Event{Kind: backend.EventCreated, Key: k2, Owner: hostile},
+		backend.Event{Kind: backend.EventRekeyed, Key: k3, OldKey: k2, Owner: hostile},
+		backend.Event{Kind: backend.EventCreated, Key: k2, Owner: "marker"})
+
+	// DeleteByOwner: one EventDeleted per record it deleted.
+	var owned []string
+	for i := range 5 {
+		k := fmt.Sprint("owned-", i, "-", uniq())
+		if _, err := a.Create(ctx, record(k, hostile, "p")); err != nil {
+			t.Fatal(err)
+		}
+		owned = append(owned, k)
+	}
+	if n, err := a.DeleteByOwner(ctx, hostile); err != nil || n != 6 {
+		t.Fatalf("DeleteByOwner = %d, %v; want 6", n, err)
+	}
+	for _, k := range append(owned, k3) {
+		evs := s.awaitKey(t, k, 2)
+		expectKinds(t, k, evs[len(evs)-1:], backend.Event{Kind: backend.EventDeleted, Key: k, Owner: hostile})
+	}
+	if n, err := a.DeleteByOwner(ctx, hostile); err != nil || n != 0 {
+		t.Fatalf("second DeleteByOwner = %d, %v; want 0", n, err)
+	}
+	for _, k := range owned[:1] {
+		if _, err := a.Create(ctx, record(k, "marker", "p")); err != nil {
+			t.Fatal(err)
+		}
+		evs := s.awaitKey(t, k, 3)
+		expectKinds(t, k, evs[2:], backend.Event{Kind: backend.EventCreated, Key: k, Owner: "marker"})
+	}
+	for _, e := range s.all() {
+		if e.Kind == backend.EventMissed {
+			t.Errorf("unexpected %s(%d)", e.Kind, e.Missed)
+		}
+	}
+	if n := b.MalformedEvents(); n != 0 {
+		t.Errorf("MalformedEvents = %d", n)
+	}
+}
+
+// testEventsDestroyByOwner: DestroyByOwner on Manager A arrives on Manager
+// B's Subscribe as one EventDestroyed per session, by handle.
+func testEventsDestroyByOwner(t *testing.T, mk func(t *testing.T) rueidis.Client) {
+	ctx := ctxT(t, time.Minute)
+	prefix := redisbackend.WithPrefix("ev" + uniq() + ":")
+	ma, err := session.NewManager[counter](newBackend(t, mk(t), prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := session.NewManager[counter](newBackend(t, mk(t), prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []session.Event
+	wake := make(chan struct{}, 1)
+	if err := mb.Subscribe(ctx, func(e session.Event) {
+		mu.Lock()
+		got = append(got, e)
+		mu.Unlock()
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	handles := map[string]bool{}
+	for range 4 {
+		s, err := ma.Create(ctx, "ada", counter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		handles[s.Handle()] = true
+	}
+	if n, err := ma.DestroyByOwner(ctx, "ada"); err != nil || n != 4 {
+		t.Fatalf("DestroyByOwner = %d, %v", n, err)
+	}
+	timer := time.NewTimer(eventWait)
+	defer timer.Stop()
+	for {
+		mu.Lock()
+		destroyed := map[string]int{}
+		for _, e := range got {
+			if e.Kind == session.EventDestroyed {
+				destroyed[e.Handle]++
+				if e.Owner != "ada" {
+					t.Errorf("EventDestroyed with owner %q", e.Owner)
+				}
+			}
+		}
+		mu.Unlock()
+		if len(destroyed) == len(handles) {
+			for h, n := range destroyed {
+				if !handles[h] || n != 1 {
+					t.Fatalf("EventDestroyed of %q %d times; handles %v", h, n, handles)
+				}
+			}
+			return
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			t.Fatalf("within %v, B saw %v EventDestroyed of 4 sessions", eventWait, destroyed)
+		}
+	}
+}
+
+// testEventsExpired: a record that Redis expires arrives as EventExpired
+// (Owner ""), at the Backend and through a Manager with a short idle
+// timeout.
+func testEventsExpired(t *testing.T, mk func(t *testing.T) rueidis.Client) {
+	ctx := ctxT(t, time.Minute)
+	prefix := redisbackend.WithPrefix("ev" + uniq() + ":")
+	a := newBackend(t, mk(t), prefix)
+	b := newBackend(t, mk(t), prefix)
+	s := subscribe(t, ctx, b)
+	rec := record(managerKey(), "grace", "p")
+	rec.IdleDeadline = time.Now().Add(time.Second)
+	if _, err := a.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	evs := s.awaitKey(t, rec.Key, 2)
+	expectKinds(t, "expired record", evs,
+		backend.Event{Kind: backend.EventCreated, Key: rec.Key, Owner: "grace"},
+		backend.Event{Kind: backend.EventExpired, Key: rec.Key})
+	if late := evs[1].At.Sub(rec.IdleDeadline); late < -10*time.Millisecond {
+		t.Errorf("EventExpired at %v before the deadline", -late)
+	} else {
+		t.Logf("EventExpired %v after the idle deadline", late)
+	}
+
+	m, err := session.NewManager[counter](a, session.WithIdleTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := m.Create(ctx, "", counter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectKinds(t, "expired session", s.awaitKey(t, sess.Handle(), 2),
+		backend.Event{Kind: backend.EventCreated, Key: sess.Handle()},
+		backend.Event{Kind: backend.EventExpired, Key: sess.Handle()})
+}
+
+// testEventsNoConfig: on a server whose notify-keyspace-events lacks
+// expired events, Subscribe turns them on if the user may, and fails
+// with ErrNoExpiryEvents if not, unless WithoutExpiryEvents.
+func testEventsNoConfig(t *testing.T) {
+	srv := redistest.Standalone(t)
+	ctx := ctxT(t, time.Minute)
+	srv.Do(t, "CONFIG", "SET", "notify-keyspace-events", "Kg")
+	srv.Do(t, "ACL", "SETUSER", "noconfig", "on", ">pw", "~*", "&*", "+@all", "-config")
+	limited := newClient(t, rueidis.ClientOption{InitAddress: []string{srv.Addr}, Username: "noconfig", Password: "pw"})
+	b := newBackend(t, limited)
+	err := b.Subscribe(ctx, func(backend.Event) {})
+	if !errors.Is(err, redisbackend.ErrNoExpiryEvents) || !strings.Contains(err.Error(), "WithoutExpiryEvents") {
+		t.Fatalf("Subscribe as a user without CONFIG = %v, want ErrNoExpiryEvents naming WithoutExpiryEvents", err)
+	}
+	b2 := newBackend(t, limited, redisbackend.WithoutExpiryEvents())
+	s := subscribe(t, ctx, b2)
+	k := uniq()
+	if _, err := b2.Create(ctx, record(k, "", "p")); err != nil {
+		t.Fatal(err)
+	}
+	s.awaitKey(t, k, 1)
+
+	// The default user may: the flags are merged.
+	subscribe(t, ctx, newBackend(t, standaloneClient(t, srv.Addr)))
+	if got := srv.Do(t, "CONFIG", "GET", "notify-keyspace-events"); !strings.Contains(got, "K") ||
+		!strings.Contains(got, "E") || !strings.Contains(got, "x") || !strings.Contains(got, "g") {
+		t.Fatalf("notify-keyspace-events after Subscribe: %q, want K, g, E and x", got)
+	}
+}
+
+// testEventsReconnect: after Redis kills the subscription's connection,
+// the subscriber gets EventMissed{Missed: 0}, then later events again.
+func testEventsReconnect(t *testing.T, srv *redistest.Server) {
+	ctx := ctxT(t, time.Minute)
+	b := newBackend(t, standaloneClient(t, srv.Addr))
+	s := subscribe(t, ctx, b)
+	srv.Do(t, "CLIENT", "KILL", "TYPE", "pubsub")
+	s.await(t, "EventMissed after CLIENT KILL", func(evs []backend.Event) bool {
+		return slices.ContainsFunc(evs, func(e backend.Event) bool { return e.Kind == backend.EventMissed && e.Missed == 0 })
+	})
+	k := uniq()
+	if _, err := b.Create(ctx, record(k, "", "p")); err != nil {
+		t.Fatal(err)
+	}
+	s.awaitKey(t, k, 1)
+}
+
+// testEventLatency logs the delivery latency of events across two
+// instances on loopback: from the write's clock reading (Event.At) to
+// the subscriber's call, for 1000 Creates one after the other.
+func testEventLatency(t *testing.T, mk func(t *testing.T) rueidis.Client) {
+	const n = 1000
+	ctx := ctxT(t, time.Minute)
+	prefix := redisbackend.WithPrefix("ev" + uniq() + ":")
+	a := newBackend(t, mk(t), prefix)
+	s := subscribe(t, ctx, newBackend(t, mk(t), prefix))
+	for i := range n {
+		if _, err := a.Create(ctx, record(fmt.Sprint("lat-", i), "", "p")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.await(t, fmt.Sprintf("%d events", n), func(evs []backend.Event) bool { return len(evs) >= n })
+	s.mu.Lock()
+	lat := make([]time.Duration, 0, n)
+	for i, e := range s.evs {
+		lat = append(lat, s.recv[i].Sub(e.At))
+	}
+	s.mu.Unlock()
+	slices.Sort(lat)
+	t.Logf("event latency across two instances, %d Creates: p50 %v, p99 %v, max %v",
+		n, lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+}
+
+func TestEventsStandalone(t *testing.T) {
+	srv := redistest.Standalone(t)
+	mk := func(t *testing.T) rueidis.Client { return standaloneClient(t, srv.Addr) }
+	testEvents(t, mk)
+	t.Run("NoConfig", testEventsNoConfig)
+	t.Run("Reconnect", func(t *testing.T) { testEventsReconnect(t, srv) })
+	t.Run("Latency", func(t *testing.T) { testEventLatency(t, mk) })
+}
+
+func TestEventsCluster(t *testing.T) {
+	c := redistest.NewCluster(t)
+	mk := func(t *testing.T) rueidis.Client {
+		return newClient(t, rueidis.ClientOption{InitAddress: c.Addrs[:1]})
+	}
+	testEvents(t, mk)
+	t.Run("Latency", func(t *testing.T) { testEventLatency(t, mk) })
+}
+
+func TestEventsSentinel(t *testing.T) {
+	g := redistest.NewSentinel(t)
+	mk := func(t *testing.T) rueidis.Client {
+		return newClient(t, rueidis.ClientOption{
+			InitAddress: g.SentinelAddrs,
+			Sentinel:    rueidis.SentinelOption{MasterSet: g.MasterName},
+		})
+	}
+	testEvents(t, mk)
+}
