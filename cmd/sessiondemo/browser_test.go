@@ -7,15 +7,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sessionkit/sessionkit/backend"
 	memorybackend "github.com/sessionkit/sessionkit/backend_memory"
+	redisbackend "github.com/sessionkit/sessionkit/backend_redis"
 	"github.com/sessionkit/sessionkit/internal/redistest"
-	"github.com/sessionkit/sessionkit/session"
 	"github.com/sessionkit/sessionkit/session/httpsession"
 )
 
@@ -25,9 +27,9 @@ import (
 const requireBrowser = "SESSIONKIT_REQUIRE_BROWSER"
 
 // browserScript returns the command that drives Chromium through the
-// demo (browsertest/back-after-logout.mjs), or skips the test, saying
-// what is missing, unless requireBrowser is set.
-func browserScript(t *testing.T) []string {
+// demo with the script browsertest/name, or skips the test, saying what
+// is missing, unless requireBrowser is set.
+func browserScript(t *testing.T, name string) []string {
 	t.Helper()
 	chromium := os.Getenv("CHROMIUM")
 	if chromium == "" {
@@ -49,7 +51,7 @@ func browserScript(t *testing.T) []string {
 		}
 		t.Skipf("real-browser check skipped: %s is missing (set %s=1 to make this a failure)", missing, requireBrowser)
 	}
-	script, err := filepath.Abs("browsertest/back-after-logout.mjs")
+	script, err := filepath.Abs(filepath.Join("browsertest", name))
 	require.NoError(t, err)
 	return []string{node, script}
 }
@@ -86,9 +88,10 @@ func walk(t *testing.T, script []string, base string) browserPages {
 // rather than deleting it, which makes Chromium evict no-store pages from
 // its back/forward cache. The control shows that the check can fail:
 // without the Middleware's Cache-Control, Chromium restores the logged-in
-// page from its back/forward cache.
+// page from its back/forward cache — the same page, with its event stream
+// (live.go), which its logout form closes first.
 func TestBrowserBackAfterLogout(t *testing.T) {
-	script := browserScript(t)
+	script := browserScript(t, "back-after-logout.mjs")
 	t.Run("Memory", func(t *testing.T) {
 		p := walk(t, script, startDemo(t, "")[0])
 		assert.Equal(t, "Not logged in", p.AfterBack, "Back after logout (at %s)", p.BackURL)
@@ -103,14 +106,107 @@ func TestBrowserBackAfterLogout(t *testing.T) {
 	t.Run("ControlWithoutCacheControl", func(t *testing.T) {
 		store := memorybackend.New()
 		t.Cleanup(func() { store.Close() })
-		m, err := session.NewManager[Account](store)
+		a, err := newApp(store, "A", "memory", httpsession.WithSecure(false), httpsession.WithCacheControl(false))
 		require.NoError(t, err)
-		mw, err := httpsession.New(m, httpsession.WithSecure(false), httpsession.WithCacheControl(false))
-		require.NoError(t, err)
-		srv := httptest.NewServer((&app{name: "A", store: "memory", mw: mw}).handler())
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		require.NoError(t, a.subscribe(ctx))
+		srv := httptest.NewServer(a.handler())
 		t.Cleanup(srv.Close)
 		p := walk(t, script, srv.URL+"/")
 		assert.Equal(t, "Hello, Ada", p.AfterBack, "without Cache-Control the browser shows the cached logged-in page (at %s); if not, this test cannot fail", p.BackURL)
 		assert.True(t, p.Restored, "from the back/forward cache")
+	})
+}
+
+// liveEnd is what the phone's page showed after the laptop ended its
+// session (browsertest/live-logout.mjs).
+type liveEnd struct {
+	Ms       *int // from the laptop's click to the banner; nil: none within the wait
+	Banner   string
+	Disabled bool // the page's form buttons
+	Reloaded bool
+	H1       string
+}
+
+// liveRun is what live-logout.mjs reports.
+type liveRun struct {
+	ThisDevice, Everywhere liveEnd
+	LaptopH1               string
+}
+
+// liveLogout runs live-logout.mjs on the laptop's instance a and the
+// phone's instance b, waiting up to wait for each banner.
+func liveLogout(t *testing.T, script []string, a, b string, wait time.Duration) liveRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, script[0], append(script[1:], a, b, strconv.Itoa(int(wait.Milliseconds())))...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "the browser script failed")
+	var r liveRun
+	require.NoError(t, json.Unmarshal(out, &r), "%s", out)
+	return r
+}
+
+// liveBound fails the real-browser live logout when the banner takes
+// longer: a failure bound, generous for a loaded machine, not the
+// target (within a second; the test logs the measured time).
+const liveBound = 5 * time.Second
+
+// TestBrowserLiveLogout checks in a real browser, with two devices of
+// one user on two instances, that the phone's page on instance B shows
+// the banner and disables its forms, without a reload, when the laptop on
+// instance A logs the phone out and when it logs out everywhere. The
+// control shows that the check can fail: with the event stream open but
+// no events reaching it, no banner appears.
+func TestBrowserLiveLogout(t *testing.T) {
+	script := browserScript(t, "live-logout.mjs")
+	check := func(t *testing.T, urls []string) {
+		r := liveLogout(t, script, urls[0], urls[1], 2*liveBound)
+		for _, c := range []struct {
+			name string
+			end  liveEnd
+		}{{"this device", r.ThisDevice}, {"everywhere", r.Everywhere}} {
+			require.NotNil(t, c.end.Ms, "log out %s: no banner on the phone within %v", c.name, 2*liveBound)
+			t.Logf("log out %s: the banner on the other instance %d ms after the click", c.name, *c.end.Ms)
+			assert.Less(t, *c.end.Ms, int(liveBound.Milliseconds()), "log out %s", c.name)
+			assert.Equal(t, endedText+" Log in again", c.end.Banner, "log out %s", c.name)
+			assert.True(t, c.end.Disabled, "log out %s: the forms are disabled", c.name)
+			assert.False(t, c.end.Reloaded, "log out %s: without a reload", c.name)
+			assert.Equal(t, "Hello, Ada", c.end.H1, "log out %s: the page stays as it was", c.name)
+		}
+		assert.Equal(t, "Not logged in", r.LaptopH1, "the laptop's own page after logging out everywhere")
+	}
+	t.Run("Memory", func(t *testing.T) { check(t, startDemo(t, "")) })
+	t.Run("Redis", func(t *testing.T) {
+		if _, ok := any((*redisbackend.Backend)(nil)).(backend.Notifier); !ok {
+			t.Skip("backend_redis does not implement backend.Notifier yet: the demo on Redis has no live logout")
+		}
+		srv := redistest.Standalone(t)
+		check(t, startDemo(t, srv.Addr))
+	})
+	t.Run("ControlWithoutEvents", func(t *testing.T) {
+		// Both instances open the page's stream, but their hubs are not
+		// subscribed to the store.
+		store := memorybackend.New()
+		t.Cleanup(func() { store.Close() })
+		var urls []string
+		for i := range 2 {
+			a, err := newApp(store, instanceName(i), "memory", httpsession.WithSecure(false))
+			require.NoError(t, err)
+			a.live = newHub()
+			srv := httptest.NewServer(a.handler())
+			t.Cleanup(srv.Close)
+			urls = append(urls, srv.URL+"/")
+		}
+		wait := 2 * time.Second
+		r := liveLogout(t, script, urls[0], urls[1], wait)
+		for _, end := range []liveEnd{r.ThisDevice, r.Everywhere} {
+			assert.Nil(t, end.Ms, "without events no banner within %v; if one shows, the test cannot fail", wait)
+			assert.False(t, end.Disabled)
+			assert.Equal(t, "Hello, Ada", end.H1)
+		}
 	})
 }

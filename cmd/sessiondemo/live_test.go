@@ -208,7 +208,8 @@ func TestLiveLogoutEverywhere(t *testing.T) {
 		s.ended()
 	}
 	bobStream.quiet(3) // another user's session goes on
-	for i, want := range []int{1, 0} { // bob's stream is on A
+	// Bob's stream is on A.
+	for i, want := range []int{1, 0} {
 		assert.Eventually(t, func() bool { return apps[i].live.open() == want }, liveWait, 5*time.Millisecond, "streams left on %s", apps[i].name)
 	}
 }
