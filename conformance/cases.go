@@ -134,6 +134,20 @@ func cases() []testCase {
 		{name: "Fresh/NotFound", check: checkFreshNotFound, needs: capFreshLoader,
 			rule: "LoadFresh is Load without any cache: ErrNotFound for a missing key."},
 
+		// Notifier
+		{name: "Events/PerWrite", check: checkEventsPerWrite, needs: capNotifier,
+			rule: "A subscriber receives one event per applied write of a record: EventCreated for Create, EventRekeyed (Key the new key, OldKey the old) for Rekey, EventDeleted for Delete and one per record for DeleteByOwner, each with the record's Owner and an At within a minute of the write; Update and Touch publish nothing."},
+		{name: "Events/NoneForFailed", check: checkEventsNoneForFailed, needs: capNotifier,
+			rule: "A write that fails publishes nothing: Create of a live key (ErrExists), Update and Rekey with a stale version (ErrConflict), Rekey to a taken key (ErrExists), Update, Touch and Rekey of a missing key (ErrNotFound); nor does a Delete that finds no live record."},
+		{name: "Events/Order", check: checkEventsOrder, needs: capNotifier,
+			rule: "The events of one key arrive in the order of its writes: 20 rounds of Create and Delete of one key, and a chain of 10 Rekeys, each key seeing the Rekey into it before the one out of it."},
+		{name: "Events/Expired", check: checkEventsExpired, needs: capNotifier, slow: true,
+			rule: "A record that passes its deadline ends with an EventExpired of its key (Owner the record's or empty) when the store removes it: by its cleanup within 10 seconds of the deadline while its key is read every 100 ms, or at the latest when a Create reuses the key, before that Create's EventCreated."},
+		{name: "Events/Slow", check: checkEventsSlow, needs: capNotifier, timeout: 90 * time.Second,
+			rule: "A write never waits for fn: 2500 Creates and Deletes of distinct keys by 8 writers all return while one subscriber's fn is blocked; a second subscriber meanwhile receives or is told of every event (delivered plus the Missed of its EventMissed equals the events written, Missed never 0), and so does the blocked one once released; no event is delivered twice."},
+		{name: "Events/Subscribe", check: checkEventsSubscribe, needs: capNotifier,
+			rule: "Subscribe returns once the subscription is established, so a write that begins after it returned is seen; with a context already done it returns an error matching ctx.Err() and never calls fn; once ctx is done fn is not called again but for one call already under way; fn is never called concurrently with itself."},
+
 		// Errors and contexts
 		{name: "Errors/NotDurable", check: checkNotDurableApplied,
 			rule: "A backend returns ErrNotDurable only for a write it applied, together with the stored record, and never with another sentinel."},

@@ -60,6 +60,9 @@ func contextErrors(ctx, done context.Context, b backend.Backend, want error) err
 	if f, ok := b.(backend.FreshLoader); ok {
 		calls = append(calls, call{"LoadFresh", func() error { _, err := f.LoadFresh(done, rec.Key); return err }})
 	}
+	if n, ok := b.(backend.Notifier); ok {
+		calls = append(calls, call{"Subscribe", func() error { return n.Subscribe(done, func(backend.Event) {}) }})
+	}
 	for _, c := range calls {
 		err := c.call()
 		if err == nil {

@@ -37,6 +37,7 @@ const (
 	capOwnerIndex capability = 1 << iota
 	capRekeyer
 	capFreshLoader
+	capNotifier
 )
 
 // missing names the first capability in c that b lacks, or returns "".
@@ -54,6 +55,11 @@ func (c capability) missing(b backend.Backend) string {
 	if c&capFreshLoader != 0 {
 		if _, ok := b.(backend.FreshLoader); !ok {
 			return "FreshLoader"
+		}
+	}
+	if c&capNotifier != 0 {
+		if _, ok := b.(backend.Notifier); !ok {
+			return "Notifier"
 		}
 	}
 	return ""
@@ -83,7 +89,7 @@ type testCase struct {
 // package backend. It runs one sub-test per rule, grouped as
 // Group/Case (for example Update/Concurrent), each with a fresh backend
 // from newBackend and a context that ends after 30 seconds (2 minutes for
-// Manager/ConcurrentUpdate); a case that
+// Manager/ConcurrentUpdate, 90 seconds for Events/Slow); a case that
 // has not returned shortly after that fails as hung. The cases that wait
 // on real deadlines run concurrently with the rest of their group. Cases that need
 // an optional capability the backend lacks are skipped with a message. Call

@@ -62,6 +62,17 @@
 //     ErrNotFound write nothing; of concurrent Rekeys one wins; a
 //     DeleteByOwner racing Rekeys of its owner's records leaves none alive.
 //   - Fresh (backend.FreshLoader): LoadFresh sees every completed write.
+//   - Events (backend.Notifier): one event per applied write (created,
+//     rekeyed, deleted; one per record for DeleteByOwner), none for
+//     Update, Touch or a failed write, with the record's owner and a
+//     plausible At; the events of one key in write order; an expired
+//     record reported when the store removes it; a subscriber whose fn
+//     blocks holds up no write and no other subscriber, and every event
+//     is delivered or counted by an EventMissed; Subscribe is established
+//     when it returns, stops with its context, and never calls fn
+//     concurrently. Each check looks only at the keys it wrote, under a
+//     prefix of its own, and proves "nothing was published" by a later
+//     write of the same key whose event it waits for.
 //   - Errors: each condition matches its sentinel with errors.Is, and no
 //     other sentinel; wrapping is fine. ErrNotDurable comes only with a
 //     write that was applied, and with the stored record.
@@ -94,13 +105,13 @@
 //	go test -race -run 'TestConformance/Expiry' .
 //
 // Each case gets its own backend from the factory and a context that ends
-// after 30 seconds; a case that hangs past that fails instead of blocking
-// the run. Keys and owners carry a random suffix per case, so backends that
-// share one store (one Redis, one database) work, as long as the factory
-// does not empty the store: the factory is called concurrently for the
-// cases that wait on deadlines. Owner/Anonymous calls ListByOwner("") and
-// only checks that what it returns is anonymous and live; no case calls
-// DeleteByOwner("").
+// after 30 seconds (90 for Events/Slow); a case that hangs past that fails
+// instead of blocking the run. Keys and owners carry a random suffix per
+// case, so backends that share one store (one Redis, one database) work,
+// as long as the factory does not empty the store: the factory is called
+// concurrently for the cases that wait on deadlines. Owner/Anonymous calls
+// ListByOwner("") and only checks that what it returns is anonymous and
+// live; no case calls DeleteByOwner("").
 //
 // # Time
 //
@@ -114,6 +125,14 @@
 // before it: that is the allowance for clock skew between the test and the
 // store. A machine too slow to tell (a call returning after a deadline it
 // should have met) is not counted as a failure.
+//
+// The event checks wait up to 10 seconds for an event they expect.
+// Events/Expired waits up to 10 seconds past a record's deadline for the
+// store's cleanup to report it, then creates the key again: a backend
+// whose cleanup runs less often (the memory backend's janitor, by
+// default) passes only if it reports an expired record when a write
+// replaces it. A factory can make the wait short by configuring a cleanup
+// interval well under that.
 //
 // # Codecs
 //

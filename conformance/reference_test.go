@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sessionkit/sessionkit/backend"
+	"github.com/sessionkit/sessionkit/internal/eventq"
 )
 
 // refBackend is the reference backend the suite is tested with: a map and a
@@ -24,6 +26,17 @@ type refBackend struct {
 	recs   map[string]backend.Record
 	owners map[string]map[string]backend.Record // owner -> key -> record as last written
 	closed bool
+
+	// subs are the subscriptions events go to; late are those that
+	// flawEventsBeforeSubscribed registers only after the next write.
+	// sweeping is set once the janitor runs (from the first Subscribe).
+	subs, late []*refSub
+	sweeping   bool
+	// shared is the one queue of flawEventsSharedDelivery, which calls the
+	// fn of every subscription in sharedSubs in turn.
+	shared     *eventq.Queue
+	sharedMu   sync.Mutex
+	sharedSubs []*refSub
 
 	// races holds, per owner, the interleaving flawDeleteByOwnerOneRound
 	// needs to be seen: DeleteByOwner's snapshot, then a Rekey, then its
@@ -42,6 +55,7 @@ var (
 	_ backend.OwnerIndex  = (*refBackend)(nil)
 	_ backend.Rekeyer     = (*refBackend)(nil)
 	_ backend.FreshLoader = (*refBackend)(nil)
+	_ backend.Notifier    = (*refBackend)(nil)
 )
 
 // flaw is a set of deliberate contract violations.
@@ -75,6 +89,14 @@ const (
 	flawHangs                                      // Load blocks, ignoring its context
 	flawNotDurableUnapplied                        // Update reports ErrNotDurable and writes nothing
 	flawDeleteByOwnerOneRound                      // DeleteByOwner deletes a snapshot of the index, once
+	flawEventsForFailedWrites                      // failed Create, Rekey and Delete publish
+	flawEventsBlockWriters                         // writes call fn themselves, holding the lock
+	flawEventsDroppedSilently                      // a full buffer drops events without EventMissed
+	flawEventsOutOfOrder                           // each two events are delivered the other way round
+	flawNoExpiredEvents                            // the janitor removes expired records silently
+	flawNoRekeyEvent                               // Rekey publishes EventCreated and EventDeleted
+	flawEventsBeforeSubscribed                     // Subscribe returns before it listens: the next write is lost
+	flawEventsSharedDelivery                       // one queue and goroutine deliver to every subscriber in turn
 )
 
 func newRef(tb testing.TB, flaws flaw) *refBackend {
@@ -188,7 +210,13 @@ func (r *refBackend) Create(ctx context.Context, rec backend.Record) (backend.Re
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.live(k); ok && !r.has(flawCreateOverwrites) {
+		if r.has(flawEventsForFailedWrites) {
+			r.publish(backend.Event{Kind: backend.EventCreated, Key: rec.Key, Owner: rec.Owner})
+		}
 		return backend.Record{}, r.err(backend.ErrExists)
+	}
+	if old, ok := r.recs[k]; ok {
+		r.ended(old, false) // an expired record the janitor had not removed
 	}
 	if r.has(flawCreateRace) {
 		r.mu.Unlock()
@@ -203,6 +231,7 @@ func (r *refBackend) Create(ctx context.Context, rec backend.Record) (backend.Re
 	rec.AbsoluteDeadline = r.time(rec.AbsoluteDeadline)
 	rec.IdleDeadline = r.time(rec.IdleDeadline)
 	r.put(k, rec, nil)
+	r.publish(backend.Event{Kind: backend.EventCreated, Key: rec.Key, Owner: rec.Owner})
 	return r.out(rec), nil
 }
 
@@ -301,8 +330,15 @@ func (r *refBackend) Delete(ctx context.Context, key string) error {
 	k := r.key(key)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.live(k); !ok && r.has(flawDeleteMissingErrors) {
+	_, ok := r.live(k)
+	if !ok && r.has(flawDeleteMissingErrors) {
 		return r.err(backend.ErrNotFound)
+	}
+	if !ok && r.has(flawEventsForFailedWrites) {
+		r.publish(backend.Event{Kind: backend.EventDeleted, Key: key})
+	}
+	if old, present := r.recs[k]; present {
+		r.ended(old, ok)
 	}
 	r.remove(k)
 	return nil
@@ -353,6 +389,7 @@ func (r *refBackend) DeleteByOwner(ctx context.Context, owner string) (int, erro
 		if !rec.Expired(now) || r.has(flawDeleteByOwnerCountsAll) {
 			n++
 		}
+		r.ended(rec, !rec.Expired(now))
 		r.remove(k)
 	}
 	delete(r.owners, owner)
@@ -392,6 +429,7 @@ func (r *refBackend) deleteSnapshot(owner string) (int, error) {
 	for _, k := range keys {
 		r.mu.Lock()
 		if rec, ok := r.live(k); ok && rec.Owner == owner {
+			r.ended(rec, true)
 			r.remove(k)
 			n++
 		}
@@ -424,6 +462,9 @@ func (r *refBackend) Rekey(ctx context.Context, rec backend.Record, newKey strin
 	case !ok:
 		return backend.Record{}, r.err(backend.ErrNotFound)
 	case cur.Version != rec.Version:
+		if r.has(flawEventsForFailedWrites) {
+			r.publish(backend.Event{Kind: backend.EventRekeyed, Key: newKey, OldKey: rec.Key, Owner: rec.Owner})
+		}
 		return backend.Record{}, r.err(backend.ErrConflict)
 	}
 	if _, taken := r.live(newK); taken {
@@ -435,10 +476,19 @@ func (r *refBackend) Rekey(ctx context.Context, rec backend.Record, newKey strin
 	rec.CreatedAt = r.time(rec.CreatedAt)
 	rec.AbsoluteDeadline = r.time(rec.AbsoluteDeadline)
 	rec.IdleDeadline = r.time(rec.IdleDeadline)
+	if old, ok := r.recs[newK]; ok {
+		r.ended(old, false) // an expired record the janitor had not removed
+	}
 	if !r.has(flawRekeyKeepsOld) {
 		r.remove(oldK)
 	}
 	r.put(newK, rec, nil)
+	if r.has(flawNoRekeyEvent) {
+		r.publish(backend.Event{Kind: backend.EventCreated, Key: newKey, Owner: rec.Owner})
+		r.publish(backend.Event{Kind: backend.EventDeleted, Key: cur.Key, Owner: cur.Owner})
+	} else {
+		r.publish(backend.Event{Kind: backend.EventRekeyed, Key: newKey, OldKey: cur.Key, Owner: rec.Owner})
+	}
 	return r.out(rec), nil
 }
 
@@ -450,4 +500,164 @@ func (r *refBackend) Close() error {
 	}
 	r.closed = true
 	return nil
+}
+
+// refQueueSize is the buffer of each subscription of the reference: small,
+// so that Events/Slow makes it drop and count.
+const refQueueSize = 256
+
+// refSub is one subscription of the reference backend.
+type refSub struct {
+	ctx  context.Context
+	push func(backend.Event) // never blocks, but with flawEventsBlockWriters
+	fn   func(backend.Event) // flawEventsSharedDelivery
+}
+
+// droppingSize is the buffer of flawEventsDroppedSilently: small, so that
+// the few thousand writes of Events/Slow overflow it however slowly the
+// machine runs them.
+const droppingSize = 16
+
+// Subscribe delivers through an eventq.Queue of refQueueSize per
+// subscriber; writes publish under r.mu, so the events of one key are
+// queued in the order of its writes. The first Subscribe starts a janitor
+// that removes expired records every 20 ms and publishes EventExpired; it
+// runs only for backends that have subscribers, so the checks that watch
+// expired records stay in the store (Expiry/NoResurrection) see no change.
+func (r *refBackend) Subscribe(ctx context.Context, fn func(backend.Event)) error {
+	if err := r.ctxErr(ctx); err != nil {
+		return err
+	}
+	sub := &refSub{ctx: ctx}
+	switch {
+	case r.has(flawEventsBlockWriters):
+		sub.push = func(e backend.Event) {
+			if ctx.Err() == nil {
+				fn(e)
+			}
+		}
+	case r.has(flawEventsDroppedSilently):
+		ch := make(chan backend.Event, droppingSize)
+		sub.push = func(e backend.Event) {
+			select {
+			case ch <- e:
+			default:
+			}
+		}
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case e := <-ch:
+					fn(e)
+				}
+			}
+		}()
+	case r.has(flawEventsOutOfOrder):
+		var held *backend.Event
+		swapped := func(e backend.Event) {
+			if held == nil {
+				held = &e
+				return
+			}
+			fn(e)
+			fn(*held)
+			held = nil
+		}
+		sub.push = eventq.Start(ctx, refQueueSize, swapped).Push
+	case r.has(flawEventsSharedDelivery):
+		sub.fn = fn
+		sub.push = func(backend.Event) {}
+	default:
+		sub.push = eventq.Start(ctx, refQueueSize, fn).Push
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if sub.fn != nil {
+		r.share(sub)
+	}
+	if r.has(flawEventsBeforeSubscribed) {
+		r.late = append(r.late, sub)
+	} else {
+		r.subs = append(r.subs, sub)
+	}
+	if !r.sweeping {
+		r.sweeping = true
+		go r.janitor()
+	}
+	return nil
+}
+
+// share adds sub to the one shared queue of flawEventsSharedDelivery,
+// which the first such subscription pushes to; r.mu must be held.
+func (r *refBackend) share(sub *refSub) {
+	r.sharedMu.Lock()
+	r.sharedSubs = append(r.sharedSubs, sub)
+	r.sharedMu.Unlock()
+	if r.shared != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-r.hang; cancel() }()
+	r.shared = eventq.Start(ctx, refQueueSize, func(e backend.Event) {
+		r.sharedMu.Lock()
+		subs := slices.Clone(r.sharedSubs)
+		r.sharedMu.Unlock()
+		for _, s := range subs {
+			if s.ctx.Err() == nil {
+				s.fn(e)
+			}
+		}
+	})
+	sub.push = r.shared.Push
+}
+
+// publish stamps e and hands it to every live subscription; r.mu must be
+// held. With flawEventsBeforeSubscribed, the subscriptions made since the
+// last write start listening only now, after this write.
+func (r *refBackend) publish(e backend.Event) {
+	e.At = time.Now()
+	r.subs = slices.DeleteFunc(r.subs, func(s *refSub) bool { return s.ctx.Err() != nil })
+	for _, s := range r.subs {
+		s.push(e)
+	}
+	r.subs = append(r.subs, r.late...)
+	r.late = nil
+}
+
+// ended publishes the end of rec, which a write or the janitor removes:
+// EventDeleted if it was live, EventExpired if not; r.mu must be held.
+func (r *refBackend) ended(rec backend.Record, live bool) {
+	kind := backend.EventDeleted
+	if !live {
+		if r.has(flawNoExpiredEvents) {
+			return
+		}
+		kind = backend.EventExpired
+	}
+	r.publish(backend.Event{Kind: kind, Key: rec.Key, Owner: rec.Owner})
+}
+
+// janitor removes expired records every 20 ms until the backend's test
+// ends.
+func (r *refBackend) janitor() {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.hang:
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		now := time.Now()
+		for k, rec := range r.recs {
+			if rec.Expired(now) {
+				r.ended(rec, false)
+				r.remove(k)
+			}
+		}
+		r.mu.Unlock()
+	}
 }
