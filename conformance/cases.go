@@ -167,6 +167,8 @@ func cases() []testCase {
 			rule: "A stored payload that no codec wrote is session.ErrCorrupt from Manager.Get."},
 		{name: "Manager/NotDurable", check: checkManagerNotDurable,
 			rule: "A write that a backend applied and reported with ErrNotDurable is a done write for the Manager: Create returns the session, Save keeps the stored version, Update does not retry, Renew hands out the new ID."},
+		{name: "Manager/Events", check: checkManagerEvents,
+			rule: "Manager.Subscribe delivers a session's life by its handle (Session.Handle), never its ID, in any field: EventCreated, EventRenewed (Handle the new, OldHandle the old; without Rekeyer EventCreated and EventDestroyed), EventDestroyed, one per session for DestroyByOwner; without a backend.Notifier it returns an error matching ErrUnsupported."},
 		{name: "Manager/NoRawID", check: checkManagerNoRawID,
 			rule: "No session ID reaches the backend, in a key, an owner or a payload: only its hash does."},
 

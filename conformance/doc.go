@@ -80,8 +80,9 @@
 //     lifecycle (Create, Get, Save, Update, Renew retires the old ID,
 //     Destroy, DestroyByOwner), 2 Managers × 50 goroutines × 20 Updates
 //     ending at exactly 2000, a corrupt stored payload is ErrCorrupt, an
-//     ErrNotDurable write is a done write, and no session ID ever reaches
-//     the backend.
+//     ErrNotDurable write is a done write, no session ID ever reaches
+//     the backend, and Manager.Subscribe reports a session's life by its
+//     handle, never its ID (ErrUnsupported without a Notifier).
 //   - Context: with a context already cancelled or past its deadline every
 //     method returns an error matching context.Canceled or
 //     context.DeadlineExceeded with errors.Is, and not a sentinel such as

@@ -57,7 +57,7 @@ var brokenBackends = []struct {
 	{"EventsDroppedSilently", flawEventsDroppedSilently, []string{"Events/Slow"}},
 	{"EventsOutOfOrder", flawEventsOutOfOrder, []string{"Events/Order", "Events/PerWrite"}},
 	{"NoExpiredEvents", flawNoExpiredEvents, []string{"Events/Expired"}},
-	{"NoRekeyEvent", flawNoRekeyEvent, []string{"Events/PerWrite", "Events/Order"}},
+	{"NoRekeyEvent", flawNoRekeyEvent, []string{"Events/PerWrite", "Events/Order", "Manager/Events"}},
 	{"EventsBeforeSubscribed", flawEventsBeforeSubscribed, []string{"Events/Subscribe"}},
 	{"EventsSharedDelivery", flawEventsSharedDelivery, []string{"Events/Slow"}},
 }
