@@ -42,6 +42,7 @@ const maxChannel = 63
 
 // channel is the NOTIFY channel of one table.
 type channel struct {
+	off     bool   // WithEvents(false): the statements send nothing
 	name    string // sessionkit:<table>, at most maxChannel bytes
 	ident   string // name quoted as an identifier, for LISTEN
 	literal string // name quoted as a string literal, for pg_notify
@@ -51,7 +52,7 @@ type channel struct {
 // "sessionkit:" and the name, or, when that is longer than 63 bytes, a
 // prefix of it and a hash of the whole name, so that two long names with
 // a common prefix still get channels of their own.
-func newChannel(t table) channel {
+func newChannel(t table, send bool) channel {
 	name := "sessionkit:" + t.name
 	if len(name) > maxChannel {
 		h := fnv.New64a()
@@ -60,6 +61,7 @@ func newChannel(t table) channel {
 		name = name[:maxChannel-len(sum)] + sum
 	}
 	return channel{
+		off:     !send,
 		name:    name,
 		ident:   pgx.Identifier{name}.Sanitize(),
 		literal: "'" + strings.ReplaceAll(name, "'", "''") + "'",
@@ -85,8 +87,12 @@ func newChannel(t table) channel {
 // each row of rows (a CTE or a subquery with an alias) and counts the rows.
 // kind, key, owner and oldKey are SQL expressions over the row's columns
 // (oldKey may be "" for none; kind a text of the EventKind in decimal), at
-// the timestamptz parameter holding the application's clock.
+// the timestamptz parameter holding the application's clock. With events
+// off it only counts.
 func (c channel) notifyCount(rows, kind, at, key, owner, oldKey string) string {
+	if c.off {
+		return `(SELECT count(*) FROM ` + rows + `)`
+	}
 	b64 := func(x string) string { return `translate(encode(` + x + `, 'base64'), E'\n', '')` }
 	head := `(` + kind + `) || ':' || floor(extract(epoch FROM ` + at + `) * 1000000)::bigint`
 	old := `''`
@@ -153,12 +159,13 @@ func decodeEvent(payload string) backend.Event {
 // pool's connection settings, outside the pool) and returns once LISTEN
 // has succeeded on it, so every write that begins after Subscribe returned
 // nil is seen; or it returns an error (matching backend.ErrUnavailable
-// when the database could not be reached, ErrClosed after Close) and fn is
-// never called.
+// when the database could not be reached, ErrClosed after Close,
+// errors.ErrUnsupported with WithEvents(false)) and fn is never called.
 //
-// Each subscription holds one connection. Events wait for fn in a queue
-// of eventq.DefaultSize (4096); fn is called from one goroutine at a
-// time. When the connection is lost, the subscription connects again
+// Each subscription holds one connection; connecting and LISTEN are
+// bounded by 10 s as well as by ctx. Events wait for fn in a queue of 4096
+// (then the oldest undelivered stay and new ones are dropped and counted
+// in an EventMissed); fn is called from one goroutine at a time. When the connection is lost, the subscription connects again
 // with a backoff (50 ms doubling to 5 s) until ctx is done, LISTENs
 // again, and then delivers an EventMissed with Missed 0: what was written
 // in between is not delivered. An idle connection is pinged every 15 s,
@@ -170,7 +177,12 @@ func (b *Backend) Subscribe(ctx context.Context, fn func(backend.Event)) error {
 	if fn == nil {
 		return errors.New("postgresbackend: subscribe: nil fn")
 	}
-	conn, err := b.listen(ctx)
+	if b.ch.off {
+		return fmt.Errorf("postgresbackend: subscribe: the Backend sends no events (WithEvents(false)): %w", errors.ErrUnsupported)
+	}
+	lctx, cancel := context.WithTimeout(ctx, listenTimeout)
+	conn, err := b.listen(lctx)
+	cancel()
 	if err != nil {
 		return storeError(ctx, "subscribe", err)
 	}

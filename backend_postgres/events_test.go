@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -437,4 +439,124 @@ func TestEventsLatency(t *testing.T) {
 	}
 	slices.Sort(lat)
 	t.Logf("Create on instance 1 to fn on instance 2, %d serial writes: p50 %v, p99 %v, max %v", n, lat[n/2], lat[n*99/100], lat[n-1])
+}
+
+// TestEventsOff: with WithEvents(false) the writes still work and send
+// nothing, which the marker of an instance with events on proves, and
+// Subscribe fails with errors.ErrUnsupported.
+func TestEventsOff(t *testing.T) {
+	ctx := ctxT(t, time.Minute)
+	clock := newFakeClock(time.Now())
+	on, _ := twoInstances(t, clock)
+	off := newBackend(t, newPool(t), postgresbackend.WithTable(on.Table()), postgresbackend.WithClock(clock.now),
+		postgresbackend.WithCleanupInterval(0), postgresbackend.WithEvents(false))
+	if err := off.Subscribe(ctx, func(backend.Event) {}); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Subscribe with events off: %v, want errors.ErrUnsupported", err)
+	}
+	s := subscribe(t, ctx, on)
+	now := clock.now()
+	rec, err := off.Create(ctx, recordAt(now, "quiet", "o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err = off.Rekey(ctx, rec, "quieter"); err != nil {
+		t.Fatal(err)
+	}
+	if err := off.Delete(ctx, rec.Key); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"q1", "q2"} {
+		if _, err := off.Create(ctx, recordAt(now, k, "o")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := off.DeleteByOwner(ctx, "o"); err != nil || n != 2 {
+		t.Fatalf("DeleteByOwner with events off = %d, %v; want 2", n, err)
+	}
+	if _, err := off.Create(ctx, recordAt(now, "expiring", "")); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(3 * time.Hour)
+	if n, err := off.Cleanup(ctx); err != nil || n != 1 {
+		t.Fatalf("Cleanup with events off = %d, %v; want 1", n, err)
+	}
+	if _, err := on.Create(ctx, recordAt(clock.now(), "marker", "")); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "the writes of an instance with events off, then a marker", ev(backend.EventCreated, "marker", "", ""))
+}
+
+// BenchmarkEventsCost measures what events cost writers: an op is a
+// Create and a Delete of a new key (two statements, one event each), from
+// 8 goroutines on 8 connections, with events on and off, and with
+// synchronous_commit on (a commit waits for the WAL flush, as in
+// production) and off (the test database's setting):
+//
+//	SESSIONKIT_REQUIRE_POSTGRES=1 go test -run '^$' -bench EventsCost -benchtime 5s .
+func BenchmarkEventsCost(b *testing.B) {
+	for _, sync := range []string{"on", "off"} {
+		for _, events := range []bool{true, false} {
+			b.Run(fmt.Sprintf("sync_commit=%s/events=%v", sync, events), func(b *testing.B) {
+				cfg, err := pgxpool.ParseConfig(pgtest.Database(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg.MaxConns = 8
+				cfg.ConnConfig.RuntimeParams["synchronous_commit"] = sync
+				pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(pool.Close)
+				be := newBackend(b, pool, postgresbackend.WithTable(freshTable()), postgresbackend.WithEvents(events),
+					postgresbackend.WithCleanupInterval(0))
+				ctx := context.Background()
+				b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+				b.RunParallel(func(pb *testing.PB) {
+					prefix := uniq()
+					for i := 0; pb.Next(); i++ {
+						key := prefix + strconv.Itoa(i)
+						if _, err := be.Create(ctx, record(key, "o", "x")); err != nil {
+							b.Error(err)
+							return
+						}
+						if err := be.Delete(ctx, key); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestEventsServerRestart: a subscription lives through a restart of the
+// server: once the server is back it delivers an EventMissed with Missed
+// 0, then the events of later writes.
+func TestEventsServerRestart(t *testing.T) {
+	srv := pgtest.StartServer(t)
+	ctx := ctxT(t, 2*time.Minute)
+	b := newBackend(t, pgtest.Pool(t, srv.URL, 4))
+	s := subscribe(t, ctx, b)
+	if _, err := b.Create(ctx, record("before", "o", "x")); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "before the restart", ev(backend.EventCreated, "before", "", "o"))
+	srv.Restart(t)
+	// The backoff is at most 5 s, so the EventMissed comes within
+	// eventWait of the server's return.
+	s.expect(t, "after the restart", backend.Event{Kind: backend.EventMissed})
+	// The pool's connections broke too: a write fails at most once per
+	// pooled connection.
+	var err error
+	for range 5 {
+		if _, err = b.Create(ctx, record("after", "o", "x")); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "a write after the restart", ev(backend.EventCreated, "after", "", "o"))
 }

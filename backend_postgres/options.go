@@ -25,6 +25,7 @@ type config struct {
 	cleanupBatch  int
 	clock         func() time.Time // nil: time.Now
 	cleanupReport func(deleted int, err error)
+	events        bool
 }
 
 func defaultConfig() config {
@@ -33,6 +34,7 @@ func defaultConfig() config {
 		createSchema: true,
 		cleanupEvery: defaultCleanupInterval,
 		cleanupBatch: defaultCleanupBatch,
+		events:       true,
 	}
 }
 
@@ -89,4 +91,17 @@ func WithClock(now func() time.Time) Option {
 // default. The default reports nothing.
 func WithCleanupReport(report func(deleted int, err error)) Option {
 	return func(c *config) { c.cleanupReport = report }
+}
+
+// WithEvents sets whether the backend's writes send their events (see
+// Subscribe and Events in the package documentation). Events cost
+// writers throughput: PostgreSQL serialises the commits of notifying
+// transactions, so that with many concurrent writers a write takes longer
+// (see BenchmarkEventsCost), also while nobody subscribes. Pass false when
+// no instance subscribes; then the writes send nothing and Subscribe
+// returns an error matching errors.ErrUnsupported. Every instance sharing
+// the table must agree: the writes of an instance with events off are
+// invisible to the subscribers of every other. The default is true.
+func WithEvents(send bool) Option {
+	return func(c *config) { c.events = send }
 }

@@ -80,7 +80,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 	if cfg.cleanupBatch <= 0 {
 		return nil, fmt.Errorf("postgresbackend: New: cleanup batch %d, want a positive number", cfg.cleanupBatch)
 	}
-	ch := newChannel(t)
+	ch := newChannel(t, cfg.events)
 	b := &Backend{
 		pool:          pool,
 		t:             t,
