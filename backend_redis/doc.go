@@ -66,6 +66,17 @@
 // sessions itself. The session ID never reaches Redis; a dump shows the
 // backend key, which is a one-way hash of it.
 //
+// A session whose h is a hash ('~': a backend key not of the Manager's
+// form) also has a name key, <prefix>n:{<same 8>}<same 35> in the same
+// slot, which holds the backend key until a minute after the absolute
+// deadline, so that Subscribe can report its expiry by key: Redis forgets
+// an expired value. The writes keep it (Create, Update, Rekey, Delete and
+// DeleteByOwner, in their scripts); the Manager's sessions have none.
+//
+// Events (Subscribe) travel on <prefix>ev (PUBLISH) off a Cluster, and on
+// a Cluster on <prefix>ev:{<tag>}, one shard channel per slot (SPUBLISH),
+// published by the script of the write in the slot of its session key.
+//
 // The sessions of an owner are indexed in a sorted set at
 // <prefix>o:{<SHA-256 of owner>} whose members are the h of the sessions,
 // scored by their absolute deadlines, beside a hash of claims at
@@ -167,8 +178,10 @@
 // # Capabilities
 //
 // A *Backend implements backend.Backend, backend.OwnerIndex (ListByOwner,
-// DeleteByOwner), backend.Rekeyer (Rekey) and backend.FreshLoader
-// (LoadFresh).
+// DeleteByOwner), backend.Rekeyer (Rekey), backend.FreshLoader
+// (LoadFresh) and backend.Notifier (Subscribe: events published by the
+// write scripts, expiry from Redis's keyspace notifications, which
+// Subscribe turns on or reports as ErrNoExpiryEvents; see Subscribe).
 //
 // # Errors
 //

@@ -64,11 +64,15 @@ const (
 // the record's earlier deadline, and Redis removes expired keys when they
 // are read or by its background cycle (about every 100 ms at the default
 // hz 10, later for some keys under many expiring keys), by its own clock.
-// An EventExpired has Owner "" (Redis no longer has the record), At the
-// time this instance received it, and Key the record's key only for keys
-// in session.Manager's form (43 characters of base64url), which the key
-// layout keeps as they are; records under other keys are stored under a
-// hash of the key, and their expiry is not reported.
+// An EventExpired has Owner "" (Redis no longer has the record) and At
+// the time this instance received it. Its Key comes from the Redis key for
+// keys in session.Manager's form (43 characters of base64url), which the
+// key layout keeps as they are; a record under any other key is stored
+// under a hash of it, and its writes also keep the key in a name key
+// (keys.go) until a minute after the absolute deadline, which Subscribe
+// reads (one GET, off the connection's reading goroutine, with the events
+// that arrive meanwhile queued behind it in order). Such a record that
+// expires after its name key is gone is not reported.
 //
 // When a connection is lost (or a Cluster's slots move, or Sentinel
 // promotes another primary), Subscribe re-establishes the subscriptions,
@@ -85,7 +89,7 @@ func (b *Backend) Subscribe(ctx context.Context, fn func(backend.Event)) error {
 		return fmt.Errorf("redisbackend: %s: fn is nil", op)
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	s := &subscription{b: b}
+	s := &subscription{b: b, ctx: sctx}
 	s.q = eventq.Start(sctx, 0, fn)
 	set, err := s.establish(sctx)
 	if err != nil {
@@ -101,12 +105,28 @@ func (b *Backend) Subscribe(ctx context.Context, fn func(backend.Event)) error {
 // (something else published there); they were dropped.
 func (b *Backend) MalformedEvents() int64 { return b.malformed.Load() }
 
-// subscription is one Subscribe: its queue and its current set of
-// connections.
+// subscription is one Subscribe: its queue, and the events waiting
+// behind the lookup of an expired record's key.
 type subscription struct {
-	b *Backend
-	q *eventq.Queue
+	b   *Backend
+	ctx context.Context
+	q   *eventq.Queue
+
+	mu   sync.Mutex
+	fifo []pendingEvent // in arrival order, while busy
+	busy bool           // resolve is running: every event goes through fifo
 }
+
+// pendingEvent is an event in a subscription's fifo; name, if not "", is
+// the name key that holds its Key.
+type pendingEvent struct {
+	e    backend.Event
+	name string
+}
+
+// maxPending bounds the events waiting behind name lookups; beyond it
+// they are dropped and the subscriber gets an EventMissed.
+const maxPending = eventq.DefaultSize
 
 // subSet is one generation of a subscription's connections: the
 // dedicated connection of every node it listens to.
@@ -340,21 +360,89 @@ func (s *subscription) onMessage(m rueidis.PubSubMessage) {
 		s.b.malformed.Add(1)
 		return
 	}
-	s.q.Push(e)
+	s.push(pendingEvent{e: e})
 }
 
 // expired queues the EventExpired of a Redis key that expired, if it is a
-// session key of this Backend whose hash is the record's key.
+// session key of this Backend: its hash is the record's key, or a hash of
+// it, whose name key holds the key.
 func (s *subscription) expired(rk string) {
 	rest, ok := strings.CutPrefix(rk, s.b.cfg.prefix+"s:{")
 	if !ok || len(rest) != hashLen+1 || rest[tagLen] != '}' {
 		return // not a session key of this prefix (an owner index, another prefix)
 	}
 	h := rest[:tagLen] + rest[tagLen+1:]
-	if !isBase64URL(h) {
-		return // a hashed key ('~'): the record's key is not known
+	e := backend.Event{Kind: backend.EventExpired, Key: h, At: time.Now()}
+	switch {
+	case isBase64URL(h):
+		s.push(pendingEvent{e: e})
+	case hashed(h) && isBase64URL(h[1:]):
+		s.push(pendingEvent{e: e, name: s.b.nameKey(h)})
 	}
-	s.q.Push(backend.Event{Kind: backend.EventExpired, Key: h, At: time.Now()})
+}
+
+// push queues p, in arrival order: at once if nothing waits for a name
+// lookup, else behind the lookup.
+func (s *subscription) push(p pendingEvent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.busy && p.name == "" {
+		s.q.Push(p.e)
+		return
+	}
+	if len(s.fifo) >= maxPending {
+		s.q.Lost()
+		return
+	}
+	s.fifo = append(s.fifo, p)
+	if !s.busy {
+		s.busy = true
+		go s.resolve()
+	}
+}
+
+// resolve looks up the keys of the expired records in fifo (one pipeline
+// per batch) and queues the events in order, until fifo is empty. An
+// expired record whose name key is gone is not reported; when the lookup
+// fails, the subscriber gets an EventMissed.
+func (s *subscription) resolve() {
+	for {
+		s.mu.Lock()
+		batch := s.fifo
+		s.fifo = nil
+		if len(batch) == 0 {
+			s.busy = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		var cmds rueidis.Commands
+		for _, p := range batch {
+			if p.name != "" {
+				cmds = append(cmds, s.b.client.B().Get().Key(p.name).Build())
+			}
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, s.b.cfg.opTimeout)
+		res := s.b.client.DoMulti(ctx, cmds...)
+		cancel()
+		i := 0
+		for _, p := range batch {
+			if p.name == "" {
+				s.q.Push(p.e)
+				continue
+			}
+			key, err := res[i].ToString()
+			i++
+			switch {
+			case err == nil && key != "":
+				p.e.Key = key
+				s.q.Push(p.e)
+			case rueidis.IsRedisNil(err):
+			default:
+				s.q.Lost()
+			}
+		}
+	}
 }
 
 // enableExpiry makes sure the node sends expired-key events: it reads

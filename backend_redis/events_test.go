@@ -2,6 +2,8 @@ package redisbackend_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -123,6 +125,15 @@ func subscribe(t *testing.T, ctx context.Context, b *redisbackend.Backend) *sink
 	return s
 }
 
+// nameKeyOf is the name key of key under prefix (the key layout of
+// keys.go): <prefix>n:{<tag>}<rest> of h = '~' and base64url(SHA-256(key))
+// without its first character.
+func nameKeyOf(prefix, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	h := "~" + base64.RawURLEncoding.EncodeToString(sum[:])[1:]
+	return prefix + "n:{" + h[:8] + "}" + h[8:]
+}
+
 // managerKey returns a key of session.Manager's form: 43 base64url
 // characters, so that its expiry is reported with its key.
 func managerKey() string { return (uniq() + uniq() + uniq())[:43] }
@@ -141,7 +152,8 @@ func testEvents(t *testing.T, mk func(t *testing.T) rueidis.Client) {
 // write of the same key after them: events of one key are ordered).
 func testEventsWrites(t *testing.T, mk func(t *testing.T) rueidis.Client) {
 	ctx := ctxT(t, time.Minute)
-	prefix := redisbackend.WithPrefix("ev" + uniq() + ":")
+	pfx := "ev" + uniq() + ":"
+	prefix := redisbackend.WithPrefix(pfx)
 	a := newBackend(t, mk(t), prefix)
 	b := newBackend(t, mk(t), prefix)
 	s := subscribe(t, ctx, b)
@@ -230,6 +242,15 @@ func testEventsWrites(t *testing.T, mk func(t *testing.T) rueidis.Client) {
 		}
 		evs := s.awaitKey(t, k, 3)
 		expectKinds(t, k, evs[2:], backend.Event{Kind: backend.EventCreated, Key: k, Owner: "marker"})
+	}
+	// Name keys: those of the three live (marker) records, none of the
+	// records deleted or rekeyed away; none for a key kept as it is.
+	c := mk(t)
+	for k, want := range map[string]bool{k1: true, k2: true, owned[0]: true, owned[1]: false, k3: false} {
+		n, err := c.Do(ctx, c.B().Exists().Key(nameKeyOf(pfx, k)).Build()).AsInt64()
+		if err != nil || (n == 1) != want {
+			t.Errorf("name key of %q: EXISTS = %d, %v; want %v", k, n, err, want)
+		}
 	}
 	for _, e := range s.all() {
 		if e.Kind == backend.EventMissed {
@@ -332,6 +353,17 @@ func testEventsExpired(t *testing.T, mk func(t *testing.T) rueidis.Client) {
 	} else {
 		t.Logf("EventExpired %v after the idle deadline", late)
 	}
+
+	// A key that is not of the Manager's form is stored under its hash:
+	// its name key gives the event its key.
+	hashed := record("expiring\x00|"+uniq(), "", "p")
+	hashed.IdleDeadline = time.Now().Add(time.Second)
+	if _, err := a.Create(ctx, hashed); err != nil {
+		t.Fatal(err)
+	}
+	expectKinds(t, "expired record under a hashed key", s.awaitKey(t, hashed.Key, 2),
+		backend.Event{Kind: backend.EventCreated, Key: hashed.Key},
+		backend.Event{Kind: backend.EventExpired, Key: hashed.Key})
 
 	m, err := session.NewManager[counter](a, session.WithIdleTimeout(time.Second))
 	if err != nil {

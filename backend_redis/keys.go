@@ -3,6 +3,8 @@ package redisbackend
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"strconv"
+	"time"
 )
 
 // The key layout, in one place (see the package documentation):
@@ -10,6 +12,10 @@ import (
 //	<prefix>s:{<tag>}<rest>         a session, h = tag+rest (sessionKey)
 //	<prefix>o:{<hash of owner>}     the owner index, a sorted set (owners.go)
 //	<prefix>o:{<hash of owner>}w    the claims of that index, a hash
+//	<prefix>n:{<tag>}<rest>         the key of a session whose h is a hash
+//	                                ('~'), so that its expiry can be
+//	                                reported by key (nameKey)
+//	<prefix>ev, <prefix>ev:{<slot tag>}  event channels (eventmsg.go)
 //
 // h is the session's hash (sessionHash): the Manager's storage key as it
 // is, or '~' and base64url(SHA-256) of any other key. Braces mark the
@@ -109,4 +115,41 @@ func hashInto(dst []byte, s string) {
 		sum = sha256.Sum256([]byte(s))
 	}
 	base64.RawURLEncoding.Encode(dst[:hashLen], sum[:])
+}
+
+// nameMargin is how long a name key outlives its session's absolute
+// deadline: time for every subscriber to read it after Redis expires the
+// session.
+const nameMargin = time.Minute
+
+// hashed reports whether h, a session hash, is a hash of the session's key
+// ('~'), not the key itself.
+func hashed(h string) bool { return h[0] == '~' }
+
+// nameKey returns the Redis key that keeps the key of the session whose
+// hash h is hashed: <prefix>n:{<tag>}<rest>, in the session's slot. Redis
+// forgets an expired record, and its key (and so its hash) says nothing
+// of the key it was stored under; the name key, which outlives the record
+// by nameMargin past its absolute deadline, lets Subscribe report the
+// expiry by key. The Manager's keys are stored as they are and have none.
+func (b *Backend) nameKey(h string) string {
+	return b.cfg.prefix + "n:{" + h[:tagLen] + "}" + h[tagLen:]
+}
+
+// withName returns keys and, if h is hashed, h's name key after them.
+func (b *Backend) withName(h string, keys ...string) []string {
+	if hashed(h) {
+		keys = append(keys, b.nameKey(h))
+	}
+	return keys
+}
+
+// nameArgs are the script arguments of a session's name: for a hashed h,
+// the key and the name key's PXAT (nameMargin after the absolute deadline
+// abs, unix micros); else two empty strings.
+func nameArgs(h, key string, abs int64) (name, namePx string) {
+	if !hashed(h) {
+		return "", ""
+	}
+	return key, strconv.FormatInt(pxat(abs)+nameMargin.Milliseconds(), 10)
 }

@@ -378,7 +378,7 @@ func (b *Backend) deleteOwned(ctx context.Context, op, owner string, recs []back
 		return 0, nil, nil, nil
 	}
 	field := ownerField(owner)
-	keys := make([]string, len(recs))
+	keys := make([][]string, len(recs))
 	guards := make([]guardToken, len(recs))
 	defer func() {
 		for i := range guards {
@@ -388,7 +388,7 @@ func (b *Backend) deleteOwned(ctx context.Context, op, owner string, recs []back
 	args := make([][]string, len(recs))
 	at := nowUS()
 	for i, e := range es {
-		keys[i] = b.sessionKeyOf(e.h)
+		keys[i] = b.withName(e.h, b.sessionKeyOf(e.h))
 		guards[i] = b.token(e.h)
 		mode, ch := b.channel(e.h)
 		args[i] = []string{field, mode, ch, eventMsg(backend.EventDeleted, at, recs[i].Key, "", owner)}
@@ -397,7 +397,7 @@ func (b *Backend) deleteOwned(ctx context.Context, op, owner string, recs []back
 	if b.cfg.waitN > 0 {
 		for i, k := range keys {
 			var e error
-			results[i], e = b.run(ctx, wait && werr == nil, deleteOwnedScript, []string{k}, args[i]...)
+			results[i], e = b.run(ctx, wait && werr == nil, deleteOwnedScript, k, args[i]...)
 			werr = cmp.Or(werr, e)
 		}
 	} else {

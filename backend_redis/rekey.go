@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/redis/rueidis"
 
@@ -57,9 +58,9 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 		}
 		defer c.release()
 		iwerr = c.werr
-		werr, err = b.rekeyTwoSteps(c.ctx, op, w.rk, rkNew, val, rec.Version, t.pxat(), &gNew, now, mode, ch, msg)
+		werr, err = b.rekeyTwoSteps(c.ctx, op, w, rkNew, hNew, newKey, val, rec.Version, t, &gNew, now, mode, ch, msg)
 	} else {
-		werr, err = b.rekeyOneScript(w, rec, rkNew, hNew, val, t, &gNew, now, mode, ch, msg)
+		werr, err = b.rekeyOneScript(w, rec, rkNew, hNew, newKey, val, t, &gNew, now, mode, ch, msg)
 	}
 	if err != nil {
 		if gNew.out.kind != guardPending {
@@ -77,13 +78,22 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 
 // rekeyOneScript is Rekey on one server: one script over both sessions
 // and, for a record with an owner, the owner's index.
-func (b *Backend) rekeyOneScript(w *writeOp, rec backend.Record, rkNew, hNew, val string, t storedTimes, gNew *guardToken, now int64, mode, ch, msg string) (werr, err error) {
+func (b *Backend) rekeyOneScript(w *writeOp, rec backend.Record, rkNew, hNew, newKey, val string, t storedTimes, gNew *guardToken, now int64, mode, ch, msg string) (werr, err error) {
 	keys := []string{w.rk, rkNew}
+	indexed, oldNamed := "0", "0"
 	if rec.Owner != "" {
 		keys = append(keys, b.ownerIndex(rec.Owner).keys...)
+		indexed = "1"
 	}
+	if hashed(w.h) {
+		keys = append(keys, b.nameKey(w.h))
+		oldNamed = "1"
+	}
+	keys = b.withName(hNew, keys...)
+	name, namePx := nameArgs(hNew, newKey, t.abs)
 	res, werr := b.run(w.ctx, true, rekeyScript, keys,
-		versionBytes(rec.Version), val, fmt.Sprint(t.pxat()), fmt.Sprint(now), hNew, indexScore(t.abs), mode, ch, msg)
+		versionBytes(rec.Version), val, fmt.Sprint(t.pxat()), fmt.Sprint(now), hNew, indexScore(t.abs), mode, ch, msg,
+		indexed, oldNamed, name, namePx)
 	return werr, b.scriptResult(w.ctx, w.op, res, gNew)
 }
 
@@ -91,17 +101,20 @@ func (b *Backend) rekeyOneScript(w *writeOp, rec backend.Record, rkNew, hNew, va
 // key if its version matches and publish the event (mode, ch, msg) in the
 // same script, else delete newKey again. It records on gNew what became
 // of the new key when the Rekey fails.
-func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val string, version uint64, px int64, gNew *guardToken, now int64, mode, ch, msg string) (werr, err error) {
-	res, werr := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
-		return c.B().Set().Key(rkNew).Value(val).Nx().PxatMillisecondsTimestamp(px).Build()
-	})
-	if err := res.Error(); rueidis.IsRedisNil(err) {
+func (b *Backend) rekeyTwoSteps(ctx context.Context, op string, w *writeOp, rkNew, hNew, newKey, val string, version uint64, t storedTimes, gNew *guardToken, now int64, mode, ch, msg string) (werr, err error) {
+	name, namePx := nameArgs(hNew, newKey, t.abs)
+	newKeys := b.withName(hNew, rkNew)
+	// No event yet: the Rekey is done when the old record is gone.
+	res, werr := b.run(ctx, true, createScript, newKeys, val, strconv.FormatInt(t.pxat(), 10), "", "", "", name, namePx)
+	if code, err := res.AsInt64(); err != nil {
+		return nil, b.fail(ctx, op, res.Error())
+	} else if code == replyExists {
 		gNew.refused()
 		return nil, fmt.Errorf("redisbackend: %s: %w", op, backend.ErrExists)
-	} else if err != nil {
-		return nil, b.fail(ctx, op, err)
+	} else if code != replyOK {
+		return nil, replyError(op, code)
 	}
-	res, werr2 := b.run(ctx, true, deleteVersionScript, []string{rkOld}, versionBytes(version), fmt.Sprint(now), mode, ch, msg)
+	res, werr2 := b.run(ctx, true, deleteVersionScript, b.withName(w.h, w.rk), versionBytes(version), fmt.Sprint(now), mode, ch, msg)
 	code, cerr := res.AsInt64()
 	if cerr != nil {
 		// The old key may be gone already: keeping the new one means at
@@ -113,7 +126,7 @@ func (b *Backend) rekeyTwoSteps(ctx context.Context, op, rkOld, rkNew, val strin
 	}
 	err = replyError(op, code)
 	undo, _ := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
-		return c.B().Del().Key(rkNew).Build()
+		return c.B().Del().Key(newKeys...).Build()
 	})
 	if uerr := undo.Error(); uerr != nil {
 		return nil, fmt.Errorf("%w (and the new record stays until its deadline: %w)", err, uerr)

@@ -55,10 +55,15 @@ local function hasOwner(v, f) return string.sub(v, OWNER, OWNER - 1 + #f) == f e
 -- readable reports whether v has a header this package writes.
 local function readable(v) return #v >= MIN_RECORD and string.byte(v, 1) == FORMAT end
 -- publish sends an event message (eventmsg.go) to channel ch: by SPUBLISH
--- for mode 'S' (a Cluster: ch is in the slot of the record written), else
--- by PUBLISH.
+-- for mode 'S' (a Cluster: ch is in the slot of the record written), by
+-- PUBLISH for mode 'P'; mode '' publishes nothing.
 local function publish(mode, ch, msg)
-  if mode == 'S' then redis.call('SPUBLISH', ch, msg) else redis.call('PUBLISH', ch, msg) end
+  if mode == 'S' then redis.call('SPUBLISH', ch, msg) elseif mode == 'P' then redis.call('PUBLISH', ch, msg) end
+end
+-- setName keeps the key of a record stored under a hash in its name key
+-- k (keys.go) until namePx; name '' (a key kept as it is) does nothing.
+local function setName(k, name, namePx)
+  if name ~= '' then redis.call('SET', k, name, 'PXAT', namePx) end
 end
 -- ownerOf is the owner field of record v as stored: its length, then the
 -- bytes.
@@ -80,9 +85,10 @@ end
 // absolute deadline needs the owner index entry: with the index keys in
 // KEYS[2] and KEYS[3] (not on a Cluster) it adds the entry in the same
 // script, else it returns NEED_CLAIM, so that the caller claims the entry
-// first. Success: {OK, created-at bytes}.
+// first. A record stored under a hash has its name key last in KEYS,
+// which it renews (ARGV name, namePx). Success: {OK, created-at bytes}.
 var updateScript = newScript(luaPrelude + luaIndex + `
-local expected, record, pxat, owner, abs, claimed, now, h, score = unpack(ARGV)
+local expected, record, pxat, owner, abs, claimed, now, h, score, name, namePx = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
 if bytes8(v, VERSION) ~= expected then return CONFLICT end
@@ -92,19 +98,21 @@ if claimed ~= '1' and (not hasOwner(v, owner) or tonumber(abs) > at(v, ABS)) the
 end
 local created = bytes8(v, CREATED)
 redis.call('SET', KEYS[1], string.sub(record, 1, CREATED - 1) .. created .. string.sub(record, CREATED + 8), 'PXAT', pxat)
+setName(KEYS[#KEYS], name, namePx)
 return {OK, created}
 `)
 
 // updateArgs are the arguments of updateScript: the expected version, the
 // new record, its PXAT, its owner field and absolute deadline, whether the
-// owner index entry is claimed, now, and the session hash and index score
-// for an entry added in the script.
-func updateArgs(expected uint64, val string, px int64, owner string, abs int64, claimed bool, now, h string) []string {
+// owner index entry is claimed, now, the session hash and index score
+// for an entry added in the script, and the name and its PXAT (nameArgs).
+func updateArgs(expected uint64, val string, px int64, owner string, abs int64, claimed bool, now, h, key string) []string {
 	c := "0"
 	if claimed {
 		c = "1"
 	}
-	return []string{versionBytes(expected), val, strconv.FormatInt(px, 10), ownerField(owner), strconv.FormatInt(abs, 10), c, now, h, indexScore(abs)}
+	name, namePx := nameArgs(h, key, abs)
+	return []string{versionBytes(expected), val, strconv.FormatInt(px, 10), ownerField(owner), strconv.FormatInt(abs, 10), c, now, h, indexScore(abs), name, namePx}
 }
 
 // indexScore is the owner index score of a session whose absolute deadline
@@ -112,39 +120,46 @@ func updateArgs(expected uint64, val string, px int64, owner string, abs int64, 
 func indexScore(abs int64) string { return strconv.FormatInt(abs/1000+1, 10) }
 
 // createOwnedScript is Create of a session with an owner on a server that
-// also holds the owner's index (not a Cluster): SET NX, the index entry
-// and the EventCreated in one script. KEYS: the session, the index, its
-// claims; ARGV: the record, its PXAT, the session hash, the index score,
-// the publish mode, channel and message.
+// also holds the owner's index (not a Cluster): SET NX, the index entry,
+// the name key and the EventCreated in one script. KEYS: the session, the
+// index, its claims, and for a record stored under a hash its name key;
+// ARGV: the record, its PXAT, the session hash, the index score, the
+// publish mode, channel and message, the name and its PXAT (nameArgs).
 var createOwnedScript = newScript(luaPrelude + luaIndex + `
-local record, pxat, h, score, mode, ch, msg = unpack(ARGV)
+local record, pxat, h, score, mode, ch, msg, name, namePx = unpack(ARGV)
 if not redis.call('SET', KEYS[1], record, 'NX', 'PXAT', pxat) then return EXISTS end
 addEntry(KEYS[2], KEYS[3], h, score, nowMs())
+setName(KEYS[4], name, namePx)
 publish(mode, ch, msg)
 return OK
 `)
 
 // createScript is every other Create (anonymous, or on a Cluster after the
-// owner index claim): SET NX and, only if it set, the EventCreated.
-// KEYS: the session; ARGV: the record, its PXAT, the publish mode, channel
-// and message.
+// owner index claim), and the first step of a Rekey on a Cluster (empty
+// mode: no event): SET NX and, only if it set, the name key and the EventCreated.
+// KEYS: the session, and for a record stored under a hash its name key;
+// ARGV: the record, its PXAT, the publish mode, channel and message, the
+// name and its PXAT.
 var createScript = newScript(luaPrelude + `
-local record, pxat, mode, ch, msg = unpack(ARGV)
+local record, pxat, mode, ch, msg, name, namePx = unpack(ARGV)
 if not redis.call('SET', KEYS[1], record, 'NX', 'PXAT', pxat) then return EXISTS end
+setName(KEYS[2], name, namePx)
 publish(mode, ch, msg)
 return OK
 `)
 
 // deleteScript is Delete: it deletes the key whatever it holds (a value
-// of another type too), and publishes the EventDeleted only for a live
-// record of this package, appending the record's owner field to the
-// message head ARGV[4]. KEYS: the session; ARGV: now, the publish mode,
-// channel and message head.
+// of another type too), with its name key, and publishes the EventDeleted
+// only for a live record of this package, appending the record's owner
+// field to the message head ARGV[4]. KEYS: the session, and for a record
+// stored under a hash its name key (kept if there is no record: an expiry
+// may still need it); ARGV: now, the publish mode, channel and message
+// head.
 var deleteScript = newScript(luaPrelude + `
 local now, mode, ch, head = unpack(ARGV)
 local v = redis.pcall('GET', KEYS[1])
 if not v then return NOT_FOUND end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', unpack(KEYS))
 if type(v) == 'string' and readable(v) then
   now = tonumber(now)
   if at(v, IDLE) > now and at(v, ABS) > now then publish(mode, ch, head .. ownerOf(v)) end
@@ -166,49 +181,63 @@ redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.max(math.floor(ends 
 return {bytes8(v, VERSION), bytes8(v, CREATED)}
 `)
 
-// deleteOwnedScript deletes a session only if it still belongs to the owner
-// whose field is ARGV[1], and then publishes the EventDeleted (ARGV[2..4]:
-// publish mode, channel, message): OK deleted, NOT_FOUND gone, OTHER
-// another owner (or a record it cannot read).
+// deleteOwnedScript deletes a session (and its name key, KEYS[2] if
+// given) only if it still belongs to the owner whose field is ARGV[1],
+// and then publishes the EventDeleted (ARGV[2..4]: publish mode, channel,
+// message): OK deleted, NOT_FOUND gone, OTHER another owner (or a record
+// it cannot read).
 var deleteOwnedScript = newScript(luaPrelude + `
 local field, mode, ch, msg = unpack(ARGV)
 local v = redis.call('GET', KEYS[1])
 if not v then return NOT_FOUND end
 if not readable(v) or not hasOwner(v, field) then return OTHER end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', unpack(KEYS))
 publish(mode, ch, msg)
 return OK
 `)
 
 // deleteVersionScript is the second half of a Rekey on a Cluster: it
-// deletes the old record if its version is still ARGV[1] (now: ARGV[2])
-// and then publishes the EventRekeyed (ARGV[3..5]: publish mode, channel
-// of the old key's slot, message), which completes the Rekey.
+// deletes the old record (and its name key, KEYS[2] if given) if its
+// version is still ARGV[1] (now: ARGV[2]) and then publishes the
+// EventRekeyed (ARGV[3..5]: publish mode, channel of the old key's slot,
+// message), which completes the Rekey.
 var deleteVersionScript = newScript(luaPrelude + `
 local expected, now, mode, ch, msg = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
 if bytes8(v, VERSION) ~= expected then return CONFLICT end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', unpack(KEYS))
 publish(mode, ch, msg)
 return OK
 `)
 
 // rekeyScript is Rekey on clients that are not Cluster clients, atomic over
-// both keys: KEYS[1] old session, KEYS[2] new one, and for a record with an
-// owner KEYS[3] and KEYS[4], the owner's index, whose entry for the new
-// session it adds; ARGV: the expected version of the old, the new record,
-// its PXAT, now, the new session's hash and index score, and the publish
-// mode, channel and message of the EventRekeyed.
+// both keys: KEYS[1] old session, KEYS[2] new one, then for a record with
+// an owner (indexed '1') the owner's index and its claims, whose entry for
+// the new session it adds, then the name key of the old session if it is
+// stored under a hash (oldNamed '1'), then the name key of the new one if
+// it is (name not ”); ARGV: the expected version of the old, the new
+// record, its PXAT, now, the new session's hash and index score, the
+// publish mode, channel and message of the EventRekeyed, indexed,
+// oldNamed, and the new session's name and its PXAT.
 var rekeyScript = newScript(luaPrelude + luaIndex + `
-local expected, record, pxat, now, h, score, mode, ch, msg = unpack(ARGV)
+local expected, record, pxat, now, h, score, mode, ch, msg, indexed, oldNamed, name, namePx = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
 if bytes8(v, VERSION) ~= expected then return CONFLICT end
 if redis.call('EXISTS', KEYS[2]) == 1 then return EXISTS end
 redis.call('SET', KEYS[2], record, 'PXAT', pxat)
 redis.call('DEL', KEYS[1])
-if #KEYS == 4 then addEntry(KEYS[3], KEYS[4], h, score, nowMs()) end
+local i = 3
+if indexed == '1' then
+  addEntry(KEYS[3], KEYS[4], h, score, nowMs())
+  i = 5
+end
+if oldNamed == '1' then
+  redis.call('DEL', KEYS[i])
+  i = i + 1
+end
+setName(KEYS[i], name, namePx)
 publish(mode, ch, msg)
 return OK
 `)
@@ -315,17 +344,17 @@ func (b *Backend) run(ctx context.Context, wait bool, s *script, keys []string, 
 	})
 }
 
-// runMulti executes s once per key (one session or index key each, with
-// args(i)) in one pipeline, without WAIT.
-func (b *Backend) runMulti(ctx context.Context, s *script, keys []string, args func(i int) []string) []rueidis.RedisResult {
+// runMulti executes s once per keys[i] (the keys of one session or one
+// index each, with args(i)) in one pipeline, without WAIT.
+func (b *Backend) runMulti(ctx context.Context, s *script, keys [][]string, args func(i int) []string) []rueidis.RedisResult {
 	cmds := make(rueidis.Commands, len(keys))
 	for i, k := range keys {
-		cmds[i] = s.cmd(b.client, false, []string{k}, args(i))
+		cmds[i] = s.cmd(b.client, false, k, args(i))
 	}
 	res := b.client.DoMulti(ctx, cmds...)
 	for i, r := range res {
 		if isNoScript(r.Error()) {
-			res[i] = b.client.Do(ctx, s.cmd(b.client, true, []string{keys[i]}, args(i)))
+			res[i] = b.client.Do(ctx, s.cmd(b.client, true, keys[i], args(i)))
 		}
 	}
 	return res

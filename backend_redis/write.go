@@ -108,12 +108,13 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 	mode, ch := b.channel(w.h)
 	msg := eventMsg(backend.EventCreated, nowUS(), rec.Key, "", rec.Owner)
 	px := strconv.FormatInt(t.pxat(), 10)
+	name, namePx := nameArgs(w.h, rec.Key, t.abs)
 	var res rueidis.RedisResult
 	var werr, iwerr error
 	if rec.Owner != "" && !b.cluster {
 		// The session and its owner's index on one server: one script.
-		res, werr = b.run(w.ctx, true, createOwnedScript, append([]string{w.rk}, b.ownerIndex(rec.Owner).keys...),
-			val, px, w.h, indexScore(t.abs), mode, ch, msg)
+		res, werr = b.run(w.ctx, true, createOwnedScript, b.withName(w.h, append([]string{w.rk}, b.ownerIndex(rec.Owner).keys...)...),
+			val, px, w.h, indexScore(t.abs), mode, ch, msg, name, namePx)
 	} else {
 		c, err := b.ownerIndex(rec.Owner).claim(w.ctx, op, w.h, t.abs)
 		if err != nil {
@@ -121,7 +122,7 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 		}
 		defer c.release()
 		iwerr = c.werr
-		res, werr = b.run(c.ctx, true, createScript, []string{w.rk}, val, px, mode, ch, msg)
+		res, werr = b.run(c.ctx, true, createScript, b.withName(w.h, w.rk), val, px, mode, ch, msg, name, namePx)
 	}
 	if code, err := res.AsInt64(); err != nil {
 		return backend.Record{}, w.fail(res.Error())
@@ -170,10 +171,11 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 	if !claimed && !b.cluster {
 		keys = append(keys, b.ownerIndex(rec.Owner).keys...)
 	}
+	keys = b.withName(w.h, keys...)
 	wctx, werrIndex := w.ctx, error(nil)
 	for {
 		res, werr := b.run(wctx, true, updateScript, keys,
-			updateArgs(rec.Version, val, t.pxat(), rec.Owner, t.abs, claimed, nowMicros(), w.h)...)
+			updateArgs(rec.Version, val, t.pxat(), rec.Owner, t.abs, claimed, nowMicros(), w.h, rec.Key)...)
 		code, err := res.AsInt64()
 		switch {
 		case err == nil && code == replyNeedClaim && !claimed:
@@ -266,7 +268,7 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 	defer w.done()
 	now := nowUS()
 	mode, ch := b.channel(w.h)
-	res, werr := b.run(w.ctx, true, deleteScript, []string{w.rk},
+	res, werr := b.run(w.ctx, true, deleteScript, b.withName(w.h, w.rk),
 		strconv.FormatInt(now, 10), mode, ch, eventHead(backend.EventDeleted, now, key, ""))
 	if err := res.Error(); err != nil {
 		return w.fail(err)
