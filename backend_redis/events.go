@@ -74,6 +74,11 @@ const (
 // that arrive meanwhile queued behind it in order). Such a record that
 // expires after its name key is gone is not reported.
 //
+// The Redis user needs the channels: &<prefix>ev* for the writes (New
+// checks it) and, for Subscribe, __keyevent@<db>__:expired too unless
+// WithoutExpiryEvents; a refused SUBSCRIBE gives an error matching
+// ErrPermission.
+//
 // When a connection is lost (or a Cluster's slots move, or Sentinel
 // promotes another primary), Subscribe re-establishes the subscriptions,
 // with a backoff of up to two seconds between attempts, and then delivers

@@ -456,6 +456,7 @@ func TestEventsStandalone(t *testing.T) {
 	mk := func(t *testing.T) rueidis.Client { return standaloneClient(t, srv.Addr) }
 	testEvents(t, mk)
 	t.Run("NoConfig", testEventsNoConfig)
+	t.Run("NoChannels", func(t *testing.T) { testEventsNoChannels(t, srv) })
 	t.Run("Reconnect", func(t *testing.T) { testEventsReconnect(t, srv) })
 	t.Run("Latency", func(t *testing.T) { testEventLatency(t, mk) })
 }
@@ -478,4 +479,27 @@ func TestEventsSentinel(t *testing.T) {
 		})
 	}
 	testEvents(t, mk)
+}
+
+// testEventsNoChannels: a user who may not publish to the event channels
+// (Redis 7 gives new ACL users no channels) is refused by New with
+// ErrPermission naming the grant, and one who may is accepted.
+func testEventsNoChannels(t *testing.T, srv *redistest.Server) {
+	prefix := "perm" + uniq() + ":"
+	srv.Do(t, "ACL", "SETUSER", "nochannels", "on", ">pw", "~*", "resetchannels", "+@all")
+	c := newClient(t, rueidis.ClientOption{InitAddress: []string{srv.Addr}, Username: "nochannels", Password: "pw"})
+	_, err := redisbackend.New(c, redisbackend.WithPrefix(prefix))
+	if !errors.Is(err, redisbackend.ErrPermission) || !strings.Contains(err.Error(), "&"+prefix+"ev*") {
+		t.Fatalf("New for a user without channels = %v, want ErrPermission naming &%sev*", err, prefix)
+	}
+	srv.Do(t, "ACL", "SETUSER", "somechannels", "on", ">pw", "~*", "resetchannels", "&"+prefix+"ev*", "+@all")
+	c = newClient(t, rueidis.ClientOption{InitAddress: []string{srv.Addr}, Username: "somechannels", Password: "pw"})
+	b, err := redisbackend.New(c, redisbackend.WithPrefix(prefix))
+	if err != nil {
+		t.Fatalf("New for a user with the event channels = %v", err)
+	}
+	defer b.Close()
+	if _, err := b.Create(ctxT(t, time.Minute), record("k", "", "p")); err != nil {
+		t.Fatal(err)
+	}
 }

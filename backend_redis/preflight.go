@@ -42,6 +42,9 @@ func (b *Backend) preflight() error {
 	if err != nil {
 		return nil
 	}
+	if err := b.checkPublish(ctx); err != nil {
+		return err
+	}
 	nodes := b.nodes()
 	for _, node := range nodes {
 		cmds := make(rueidis.Commands, len(allScripts))
@@ -68,6 +71,28 @@ func (b *Backend) preflight() error {
 	return nil
 }
 
+// checkPublish checks, where Redis can tell (7.0 and later:
+// redis.acl_check_cmd), that the user may publish the events the write
+// scripts publish: new ACL users may publish to no channel by default
+// (acl-pubsub-default resetchannels), and then every Create and Delete
+// would fail.
+func (b *Backend) checkPublish(ctx context.Context) error {
+	cmd, ch := "PUBLISH", b.cfg.prefix+"ev"
+	if b.cluster {
+		cmd, ch = "SPUBLISH", b.slotChannel(0)
+	}
+	const probe = `if not redis.acl_check_cmd then return 1 end
+if redis.acl_check_cmd(ARGV[1], ARGV[2], 'x') then return 1 end
+return 0`
+	n, err := b.client.Do(ctx, b.client.B().Eval().Script(probe).Numkeys(0).Arg(cmd, ch).Build()).AsInt64()
+	if err != nil || n == 1 {
+		return nil // cannot tell: the first write will
+	}
+	return fmt.Errorf("redisbackend: the Redis user may not %s to %s, and every write publishes its event there "+
+		"(Subscribe): grant the channels with ACL SETUSER <user> &%sev* (Redis 7 gives new users no channels, "+
+		"acl-pubsub-default resetchannels): %w", cmd, ch, b.cfg.prefix, ErrPermission)
+}
+
 // nodes returns a client per node: every primary of a Cluster, else the
 // one server.
 func (b *Backend) nodes() map[string]rueidis.Client {
@@ -80,15 +105,17 @@ func (b *Backend) nodes() map[string]rueidis.Client {
 }
 
 // isNoPerm reports whether err is an ACL refusal: a NOPERM reply, or the
-// error of a script that ran a command the user may not run (Redis 7.0:
-// "The user executing the script can't run this command").
+// error of a script that ran a command the user may not run, or touched a
+// key or channel the user may not (Redis 7.0: "The user executing the
+// script can't run this command", "... can't publish to the channel
+// mentioned in the command").
 func isNoPerm(err error) bool {
 	if err == nil {
 		return false
 	}
 	if re, ok := rueidis.IsRedisErr(err); ok {
 		msg := re.Error()
-		return strings.Contains(msg, "NOPERM") || strings.Contains(msg, "user executing the script can't run")
+		return strings.Contains(msg, "NOPERM") || strings.Contains(msg, "user executing the script can't")
 	}
 	return false
 }
