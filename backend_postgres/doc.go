@@ -45,11 +45,12 @@
 // RETURNING the rows it wrote feeds pg_notify, and PostgreSQL sends the
 // notifications when the transaction commits, so a write that fails
 // (ErrExists, ErrConflict, ErrNotFound) or rolls back sends nothing. Update
-// and Touch send nothing. Delete and DeleteByOwner send an EventDeleted
-// only for a row that was live; a row past its deadline that they, Create
-// or Rekey remove, reuse or replace goes without an event, and the
-// cleanup sends one EventExpired, with the owner, for each row it deletes.
-// Event.At is the writer's clock (WithClock), passed with the statement.
+// and Touch send nothing. Every record ends with one event, with its
+// owner, whoever removes its row: an EventDeleted from Delete or
+// DeleteByOwner of a live row, else an EventExpired, from the cleanup, from
+// Delete or DeleteByOwner of a row past its deadline, or from a Create or
+// Rekey that reuses the key of such a row (before its own event). Event.At
+// is the writer's clock (WithClock), passed with the statement.
 //
 // A notification holds the kind, At, and the key, old key and owner in
 // base64 (they are bytea and may hold any byte). NOTIFY takes less than

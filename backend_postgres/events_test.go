@@ -560,3 +560,66 @@ func TestEventsServerRestart(t *testing.T) {
 	}
 	s.expect(t, "a write after the restart", ev(backend.EventCreated, "after", "", "o"))
 }
+
+// TestEventsExpiredRemoved: a row past its deadline that something other
+// than the cleanup removes ends with an EventExpired too, with its owner:
+// Delete and DeleteByOwner of it, and a Create or Rekey that reuses its
+// key, before their own event.
+func TestEventsExpiredRemoved(t *testing.T) {
+	ctx := ctxT(t, time.Minute)
+	clock := newFakeClock(time.Now())
+	b1, b2 := twoInstances(t, clock)
+	s := subscribe(t, ctx, b2)
+	short := func(key, owner string) {
+		t.Helper()
+		rec := recordAt(clock.now(), key, owner)
+		rec.IdleDeadline = rec.CreatedAt.Add(time.Minute)
+		if _, err := b1.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		s.expect(t, "Create "+key, ev(backend.EventCreated, key, "", owner))
+	}
+	for _, k := range []string{"reused", "target", "deleted", "owned"} {
+		short(k, "old-"+k)
+	}
+	if _, err := b1.Create(ctx, recordAt(clock.now(), "live", "old-owned")); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "Create live", ev(backend.EventCreated, "live", "", "old-owned"))
+	clock.advance(2 * time.Minute)
+	src, err := b1.Create(ctx, recordAt(clock.now(), "source", "new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "Create source", ev(backend.EventCreated, "source", "", "new"))
+
+	if _, err := b1.Create(ctx, recordAt(clock.now(), "reused", "new")); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "Create of an expired row's key", ev(backend.EventExpired, "reused", "", "old-reused"), ev(backend.EventCreated, "reused", "", "new"))
+	if _, err := b1.Rekey(ctx, src, "target"); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "Rekey to an expired row's key", ev(backend.EventExpired, "target", "", "old-target"), ev(backend.EventRekeyed, "target", "source", "new"))
+	if err := b1.Delete(ctx, "deleted"); err != nil {
+		t.Fatal(err)
+	}
+	s.expect(t, "Delete of an expired row", ev(backend.EventExpired, "deleted", "", "old-deleted"))
+	if n, err := b1.DeleteByOwner(ctx, "old-owned"); err != nil || n != 1 {
+		t.Fatalf("DeleteByOwner = %d, %v; want 1 (the live one)", n, err)
+	}
+	got := map[string]backend.EventKind{}
+	for range 2 {
+		e := s.next(t)
+		got[e.Key] = e.Kind
+		if e.Owner != "old-owned" {
+			t.Errorf("DeleteByOwner: %s", show(e.Event, e.At))
+		}
+	}
+	if got["owned"] != backend.EventExpired || got["live"] != backend.EventDeleted {
+		t.Errorf("DeleteByOwner of an expired and a live row: %v", got)
+	}
+	if n, err := b1.Cleanup(ctx); err != nil || n != 0 {
+		t.Errorf("Cleanup = %d, %v; want 0: every expired row is gone", n, err)
+	}
+}

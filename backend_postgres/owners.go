@@ -58,8 +58,8 @@ func (b *Backend) ListByOwner(ctx context.Context, owner string) ([]backend.Reco
 // gives up with an error after 64 rounds that each met such a move.
 // Anonymous records are not indexed: for "" it deletes nothing and
 // returns 0. Each round publishes, in its own statement, one EventDeleted
-// for every live row it deleted (a row past its deadline is deleted
-// without an event).
+// for every live row it deleted and one EventExpired for every row past
+// its deadline.
 func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) {
 	if err := b.begin(ctx, "delete by owner"); err != nil {
 		return 0, err
@@ -70,9 +70,9 @@ func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) 
 	live := 0
 	for range maxOwnerRounds {
 		now := dbTime(b.now())
-		var seen, deleted, deletedLive int64
+		var seen, deleted, deletedLive, notified int64
 		_, err := retrying(ctx, func() (struct{}, error) {
-			return struct{}{}, b.pool.QueryRow(ctx, b.sql.deleteOwner, []byte(owner), now).Scan(&seen, &deleted, &deletedLive)
+			return struct{}{}, b.pool.QueryRow(ctx, b.sql.deleteOwner, []byte(owner), now).Scan(&seen, &deleted, &deletedLive, &notified)
 		})
 		if err != nil {
 			return live, storeError(ctx, "delete by owner", err)

@@ -144,7 +144,7 @@ func (b *Backend) begin(ctx context.Context, op string) error {
 // Create stores rec under rec.Key at version 1 if no live record has the
 // key, in one statement that also replaces a row whose record is no longer
 // live, and publishes an EventCreated in the same transaction (see
-// Subscribe). It returns an error matching backend.ErrExists, and changes
+// Subscribe), after an EventExpired of the row it replaced. It returns an error matching backend.ErrExists, and changes
 // nothing, when a live record has the key. The returned Record is what was
 // stored: times truncated to microseconds, IdleDeadline clamped to
 // AbsoluteDeadline, and a Payload of its own.
@@ -156,9 +156,9 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 	rec.Version = 1
 	now := dbTime(b.now())
 	n, err := retrying(ctx, func() (int64, error) {
-		var n int64
+		var replaced, n int64
 		err := b.pool.QueryRow(ctx, b.sql.create, []byte(rec.Key), []byte(rec.Owner), rec.Payload,
-			rec.CreatedAt, rec.IdleDeadline, rec.AbsoluteDeadline, now).Scan(&n)
+			rec.CreatedAt, rec.IdleDeadline, rec.AbsoluteDeadline, now).Scan(&replaced, &n)
 		return n, err
 	})
 	if err != nil {
@@ -258,8 +258,9 @@ func (b *Backend) Touch(ctx context.Context, key string, idleDeadline time.Time)
 	return nil
 }
 
-// Delete removes the row under key, live or not, and publishes an
-// EventDeleted in the same statement if the row was live. Deleting a
+// Delete removes the row under key, live or not, and publishes in the same
+// statement an EventDeleted if the row was live, an EventExpired if it had
+// passed its deadline (the cleanup will not see it now). Deleting a
 // missing key is not an error.
 func (b *Backend) Delete(ctx context.Context, key string) error {
 	if err := b.begin(ctx, "delete"); err != nil {

@@ -11,7 +11,8 @@ import (
 // Rekey stores rec under newKey at version 1 and deletes the record under
 // rec.Key, in one statement (so one transaction), provided rec.Key has a
 // live record whose version is rec.Version, and then publishes an
-// EventRekeyed in the same transaction. It returns an error matching
+// EventRekeyed in the same transaction (after an EventExpired of a row
+// under newKey that it replaced). It returns an error matching
 // backend.ErrNotFound if rec.Key has no live record, backend.ErrConflict if
 // its version differs and backend.ErrExists if newKey has a live record;
 // in each case nothing is written. A row under newKey that is no longer
@@ -29,9 +30,9 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	}
 	r, err := retrying(ctx, func() (result, error) {
 		var r result
-		var notified int64
+		var replaced, notified int64
 		err := b.pool.QueryRow(ctx, b.sql.rekey, []byte(rec.Key), now, []byte(newKey), []byte(rec.Owner), rec.Payload,
-			rec.CreatedAt, rec.IdleDeadline, rec.AbsoluteDeadline, int64(rec.Version)).Scan(&r.current, &r.wrote, &r.deleted, &notified)
+			rec.CreatedAt, rec.IdleDeadline, rec.AbsoluteDeadline, int64(rec.Version)).Scan(&r.current, &r.wrote, &r.deleted, &replaced, &notified)
 		return r, err
 	})
 	switch {

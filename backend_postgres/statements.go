@@ -7,9 +7,12 @@ import (
 )
 
 // The statements, one per operation, with {T} for the quoted table name
-// and {N} for the scalar subquery that sends the events of the rows the
-// statement wrote (channel.notifyCount; its arguments are in
-// newStatements). pg_notify queues the notification in the statement's
+// and {N} and {E} for the scalar subqueries that send the events of the
+// rows the statement wrote (channel.notifyCount; its arguments are in
+// newStatements): {E} the EventExpired of a row past its deadline that the
+// statement replaced, {N} the others. Every record ends with one event,
+// whoever removes its row: Delete, DeleteByOwner, the cleanup, or a Create
+// or Rekey that reuses its key. pg_notify queues the notification in the statement's
 // transaction and PostgreSQL sends it at commit, so a write that fails or
 // rolls back notifies nothing, and the event costs no round trip.
 // Every statement that judges liveness takes the application's clock as a
@@ -23,11 +26,18 @@ import (
 const (
 	// $1 key, $2 owner, $3 payload, $4 created_at, $5 idle, $6 absolute,
 	// $7 now. Inserts, or replaces a row that is no longer live; a live row
-	// makes ins write no row. Returns how many rows it wrote (0 or 1),
-	// each with an EventCreated.
-	sqlCreate = `WITH ins AS (
+	// makes ins write no row. dead locks a row that is no longer live, so
+	// its owner is the one ins replaces (ins reads dead first). Returns
+	// how many rows it replaced (0 or 1), each with an EventExpired, and
+	// how many it wrote (0 or 1), each with an EventCreated.
+	sqlCreate = `WITH dead AS MATERIALIZED (
+	SELECT owner FROM {T}
+	WHERE key_hash = sha256($1::bytea) AND idle_deadline <= $7::timestamptz
+	FOR UPDATE
+), ins AS (
 	INSERT INTO {T} AS s (key, owner, version, payload, created_at, idle_deadline, absolute_deadline)
-	VALUES ($1::bytea, $2::bytea, 1, $3::bytea, $4::timestamptz, $5::timestamptz, $6::timestamptz)
+	SELECT $1::bytea, $2::bytea, 1, $3::bytea, $4::timestamptz, $5::timestamptz, $6::timestamptz
+	FROM (SELECT count(*) FROM dead) AS locked
 	ON CONFLICT (key_hash) DO UPDATE SET
 		key = excluded.key, owner = excluded.owner, version = 1, payload = excluded.payload,
 		created_at = excluded.created_at, idle_deadline = excluded.idle_deadline,
@@ -35,7 +45,7 @@ const (
 	WHERE s.idle_deadline <= $7::timestamptz
 	RETURNING s.key, s.owner
 )
-SELECT {N}`
+SELECT {E}, {N}`
 
 	// $1 key, $2 now.
 	sqlLoad = `SELECT owner, version, payload, created_at, idle_deadline, absolute_deadline
@@ -64,9 +74,8 @@ SELECT cur.version, upd.version, upd.created_at FROM cur LEFT JOIN upd ON true`
 	sqlTouch = `UPDATE {T} SET idle_deadline = least($2::timestamptz, absolute_deadline)
 WHERE key_hash = sha256($1::bytea) AND idle_deadline > $3::timestamptz`
 
-	// $1 key, $2 now. Deletes the row, live or not; an EventDeleted only
-	// for a live one (the contract: Delete publishes only if a live record
-	// was deleted).
+	// $1 key, $2 now. Deletes the row, live or not: an EventDeleted for a
+	// live one, an EventExpired for one past its deadline.
 	sqlDelete = `WITH gone AS (
 	DELETE FROM {T} WHERE key_hash = sha256($1::bytea)
 	RETURNING key, owner, idle_deadline > $2::timestamptz AS live
@@ -83,8 +92,8 @@ WHERE sha256(owner) = sha256($1::bytea) AND owner = $1::bytea AND owner <> ''::b
 	// removed. Fewer removed than seen means a row moved under the DELETE
 	// (a Rekey or an Update committed meanwhile), and its successor may be
 	// a row the snapshot did not show: the caller runs another round.
-	// Returns seen, removed, and removed live rows, each of those with an
-	// EventDeleted.
+	// Returns seen, removed, and removed live rows; an EventDeleted for
+	// each live row, an EventExpired for each other.
 	sqlDeleteOwner = `WITH seen AS MATERIALIZED (
 	SELECT count(*) AS n FROM {T}
 	WHERE sha256(owner) = sha256($1::bytea) AND owner = $1::bytea AND owner <> ''::bytea
@@ -93,22 +102,27 @@ WHERE sha256(owner) = sha256($1::bytea) AND owner = $1::bytea AND owner <> ''::b
 	WHERE sha256(owner) = sha256($1::bytea) AND owner = $1::bytea AND owner <> ''::bytea
 	RETURNING key, idle_deadline > $2::timestamptz AS live
 )
-SELECT (SELECT n FROM seen), (SELECT count(*) FROM gone), {N}`
+SELECT (SELECT n FROM seen), (SELECT count(*) FROM gone), (SELECT count(*) FROM gone WHERE live), {N}`
 
 	// $1 old key, $2 now, $3 new key, $4 owner, $5 payload, $6 created_at,
-	// $7 idle, $8 absolute, $9 expected version. cur locks the old live row;
-	// ins creates the new key (replacing a row that is no longer live) only
-	// if the version matches; del removes the old row only if ins wrote.
-	// One statement, so one transaction: both keys change or neither, and
-	// an EventRekeyed only if both did.
+	// $7 idle, $8 absolute, $9 expected version. cur locks the old live row,
+	// dead a row under the new key that is no longer live (as in Create);
+	// ins creates the new key (replacing dead's row) only if the version
+	// matches; del removes the old row only if ins wrote. One statement, so
+	// one transaction: both keys change or neither, and an EventRekeyed
+	// (after the EventExpired of dead's row) only if both did.
 	sqlRekey = `WITH cur AS MATERIALIZED (
 	SELECT version FROM {T}
 	WHERE key_hash = sha256($1::bytea) AND idle_deadline > $2::timestamptz
 	FOR UPDATE
+), dead AS MATERIALIZED (
+	SELECT owner FROM {T}
+	WHERE key_hash = sha256($3::bytea) AND idle_deadline <= $2::timestamptz
+	FOR UPDATE
 ), ins AS (
 	INSERT INTO {T} AS s (key, owner, version, payload, created_at, idle_deadline, absolute_deadline)
 	SELECT $3::bytea, $4::bytea, 1, $5::bytea, $6::timestamptz, $7::timestamptz, $8::timestamptz
-	FROM cur WHERE cur.version = $9::bigint
+	FROM cur, (SELECT count(*) FROM dead) AS locked WHERE cur.version = $9::bigint
 	ON CONFLICT (key_hash) DO UPDATE SET
 		key = excluded.key, owner = excluded.owner, version = 1, payload = excluded.payload,
 		created_at = excluded.created_at, idle_deadline = excluded.idle_deadline,
@@ -120,7 +134,7 @@ SELECT (SELECT n FROM seen), (SELECT count(*) FROM gone), {N}`
 	WHERE d.key_hash = sha256($1::bytea)
 	RETURNING 1
 )
-SELECT (SELECT version FROM cur), EXISTS (SELECT FROM ins), EXISTS (SELECT FROM del), {N}`
+SELECT (SELECT version FROM cur), EXISTS (SELECT FROM ins), EXISTS (SELECT FROM del), {E}, {N}`
 
 	// $1 now, $2 batch size. Deletes up to $2 rows that are not live at
 	// $1, skipping rows another transaction holds (another instance's
@@ -146,18 +160,24 @@ type statements struct {
 }
 
 func newStatements(t table, c channel) statements {
-	f := func(s, notify string) string {
-		return strings.NewReplacer("{T}", t.quoted, "{N}", notify).Replace(s)
+	f := func(s, notify, replaced string) string {
+		return strings.NewReplacer("{T}", t.quoted, "{N}", notify, "{E}", replaced).Replace(s)
+	}
+	expired, removed := kindSQL(backend.EventExpired), `CASE WHEN live THEN `+kindSQL(backend.EventDeleted)+` ELSE `+kindSQL(backend.EventExpired)+` END`
+	// The rows that Create and Rekey replaced: dead's owner under the key
+	// ins wrote.
+	replaced := func(at string) string {
+		return c.notifyCount("(SELECT ins.key, dead.owner FROM ins, dead) AS x", expired, at, "x.key", "x.owner", "")
 	}
 	return statements{
-		create:      f(sqlCreate, c.notifyCount("ins", kindSQL(backend.EventCreated), "$7::timestamptz", "ins.key", "ins.owner", "")),
-		load:        f(sqlLoad, ""),
-		update:      f(sqlUpdate, ""),
-		touch:       f(sqlTouch, ""),
-		del:         f(sqlDelete, c.notifyCount("(SELECT * FROM gone WHERE live) AS g", kindSQL(backend.EventDeleted), "$2::timestamptz", "g.key", "g.owner", "")),
-		list:        f(sqlList, ""),
-		deleteOwner: f(sqlDeleteOwner, c.notifyCount("(SELECT * FROM gone WHERE live) AS g", kindSQL(backend.EventDeleted), "$2::timestamptz", "g.key", "$1::bytea", "")),
-		rekey:       f(sqlRekey, c.notifyCount("(SELECT ins.key, ins.owner FROM ins, del) AS r", kindSQL(backend.EventRekeyed), "$2::timestamptz", "r.key", "r.owner", "$1::bytea")),
-		cleanup:     f(sqlCleanup, c.notifyCount("gone", kindSQL(backend.EventExpired), "$1::timestamptz", "gone.key", "gone.owner", "")),
+		create:      f(sqlCreate, c.notifyCount("ins", kindSQL(backend.EventCreated), "$7::timestamptz", "ins.key", "ins.owner", ""), replaced("$7::timestamptz")),
+		load:        f(sqlLoad, "", ""),
+		update:      f(sqlUpdate, "", ""),
+		touch:       f(sqlTouch, "", ""),
+		del:         f(sqlDelete, c.notifyCount("gone", removed, "$2::timestamptz", "gone.key", "gone.owner", ""), ""),
+		list:        f(sqlList, "", ""),
+		deleteOwner: f(sqlDeleteOwner, c.notifyCount("gone", removed, "$2::timestamptz", "gone.key", "$1::bytea", ""), ""),
+		rekey:       f(sqlRekey, c.notifyCount("(SELECT ins.key, ins.owner FROM ins, del) AS r", kindSQL(backend.EventRekeyed), "$2::timestamptz", "r.key", "r.owner", "$1::bytea"), replaced("$2::timestamptz")),
+		cleanup:     f(sqlCleanup, c.notifyCount("gone", expired, "$1::timestamptz", "gone.key", "gone.owner", ""), ""),
 	}
 }
