@@ -140,37 +140,46 @@ const (
 	expiredText = "This session expired."
 )
 
-// events answers GET /events?h=HANDLE with a text/event-stream for the
-// browser's session, which the page with that handle opened: it sends
-// "ended" (data: the banner's text) when the session is destroyed or
-// expires, "reload" when the page's view is stale (its browser logged in
-// again, or the session is gone for a reason the stream cannot know), and
-// a comment line every heartbeat. Each ends the stream; so do the client
-// going away and the server shutting down. A visitor with no session and
-// no handle gets 204 No Content, which tells EventSource not to reconnect,
-// as does an instance without live updates.
+// events answers GET /events?h=HANDLE, which the page of the session with
+// that handle opens, with a text/event-stream about the session that the
+// browser's cookie names: "ended" (data: the banner's text) when it is
+// destroyed or expires, or was gone already; "reload" when the page's view
+// is stale (its browser logged in again, so the cookie names a newer
+// session, or events were missed and the session is gone for a reason the
+// stream cannot know). Either ends the stream, as do the client going
+// away and the server shutting down; until then a comment line goes out
+// every heartbeat. After a store error the stream ends at once, and
+// EventSource asks again after the retry interval. A request without a
+// handle, or to an instance without live updates, gets 204 No Content,
+// which tells EventSource not to reconnect.
 //
 // It reads the session through a.peek, whose Manager never moves the idle
 // deadline, and writes nothing: an open page keeps no session alive.
 func (a *app) events(w http.ResponseWriter, r *http.Request) {
-	if a.live == nil {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	s, err := a.peek.Session(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	want := r.URL.Query().Get("h")
-	if s.ID == "" && want == "" {
+	if a.live == nil || want == "" {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	var wt *watch
-	if s.ID != "" {
-		wt = a.live.watch(s.Handle())
-		defer a.live.drop(wt)
+	// Watch first, then read the session from the store itself: a change
+	// before the read is in what it returns, one after it arrives as an
+	// event. The client sees the headers only then, so anything it does
+	// afterwards is an event.
+	wt := a.live.watch(want)
+	defer a.live.drop(wt)
+	s, err := a.peek.Session(r) // the cookie's ID, and a first read
+	end := endNone
+	switch {
+	case err != nil:
+	case s.ID == "": // the cookie names no live session: it ended before the stream opened
+		end = endEnded
+	case s.Handle() != want: // the cookie names a newer session than the page shows
+		end = endReload
+	default:
+		var gone bool
+		if gone, err = a.gone(r, s.ID); gone {
+			end = endEnded
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -186,21 +195,15 @@ func (a *app) events(w http.ResponseWriter, r *http.Request) {
 	if !send("retry: 2000\n: sessiondemo live logout\n\n") {
 		return
 	}
-	switch {
-	case s.ID == "": // the cookie names no live session: it ended before the stream opened
-		send(sseEvent("ended", endedText))
-		return
-	case want != "" && want != s.Handle(): // the cookie names a newer session than the page shows
-		send(sseEvent("reload", ""))
+	if err != nil {
+		// The store failed (logged): end the stream, and EventSource
+		// asks again after the retry interval.
+		slog.ErrorContext(r.Context(), "sessiondemo: event stream", "instance", a.name, "err", err)
 		return
 	}
-	// The session may have ended between the read above and the watch:
-	// read again, now that no event can be missed.
-	if gone, err := a.gone(r, s.ID); err != nil || gone {
-		if gone {
-			send(sseEvent("reload", ""))
-		}
-		return // on a store error EventSource reconnects, and the next read answers
+	if end != endNone {
+		send(endEvent(end))
+		return
 	}
 	every := a.heartbeat
 	if every <= 0 {
@@ -222,34 +225,39 @@ func (a *app) events(w http.ResponseWriter, r *http.Request) {
 			end, recheck := a.live.state(wt)
 			if end == endNone && recheck {
 				// Events were missed: the session may have ended unseen.
-				if gone, err := a.gone(r, s.ID); err == nil && gone {
-					end = endReload
+				gone, err := a.gone(r, s.ID)
+				if err != nil {
+					slog.ErrorContext(r.Context(), "sessiondemo: event stream", "instance", a.name, "err", err)
+				}
+				if gone {
+					end = endReload // destroyed, or renewed by its browser: the page finds out
 				}
 			}
-			switch end {
-			case endEnded:
-				send(sseEvent("ended", endedText))
-				return
-			case endExpired:
-				send(sseEvent("ended", expiredText))
-				return
-			case endReload:
-				send(sseEvent("reload", ""))
+			if end != endNone {
+				send(endEvent(end))
 				return
 			}
 		}
 	}
 }
 
+// endEvent is the event that tells the page why its stream is over.
+func endEvent(end int) string {
+	switch end {
+	case endExpired:
+		return sseEvent("ended", expiredText)
+	case endReload:
+		return sseEvent("reload", "")
+	}
+	return sseEvent("ended", endedText)
+}
+
 // gone reports whether the session with that ID has ended, reading the
 // store itself (no cache) without moving the idle deadline.
 func (a *app) gone(r *http.Request, id string) (bool, error) {
 	_, err := a.peek.Manager().GetFresh(r.Context(), id)
-	switch {
-	case errors.Is(err, session.ErrNotFound):
+	if errors.Is(err, session.ErrNotFound) {
 		return true, nil
-	case err != nil:
-		slog.ErrorContext(r.Context(), "sessiondemo: event stream", "instance", a.name, "err", err)
 	}
 	return false, err
 }

@@ -146,6 +146,20 @@ func (s *sseStream) quiet(n int) {
 	}
 }
 
+// none checks that the stream has sent no event so far.
+func (s *sseStream) none() {
+	s.t.Helper()
+	for {
+		select {
+		case m, ok := <-s.msgs:
+			require.True(s.t, ok, "the stream is open")
+			require.Equal(s.t, ":", m.Event, "no event yet, not %v", m)
+		default:
+			return
+		}
+	}
+}
+
 // ended checks that the stream ends with no further event.
 func (s *sseStream) ended() {
 	s.t.Helper()
@@ -214,6 +228,23 @@ func TestLiveLogoutEverywhere(t *testing.T) {
 	}
 }
 
+// A session ended right after its stream's headers arrived is "ended",
+// never missed and never "reload": the stream watches before it reads.
+func TestLiveEndedAtOnce(t *testing.T) {
+	_, urls := startLive(t)
+	laptop := newBrowser(t)
+	laptop.post(urls[0], "/login", url.Values{"name": {"ada"}})
+	for range 20 {
+		phone := newBrowser(t)
+		phone.post(urls[1], "/login", url.Values{"name": {"ada"}})
+		h := phone.whoami(urls[1]).Handle
+		s := openStream(t, phone, urls[1], h)
+		laptop.post(urls[0], "/revoke", url.Values{"handle": {h}})
+		require.Equal(t, sseMsg{"ended", endedText}, s.next())
+		s.ended()
+	}
+}
+
 // A stream for no session: 204 for a visitor without one (EventSource
 // does not reconnect), "ended" for a page whose session is gone already.
 func TestLiveAnonymous(t *testing.T) {
@@ -229,6 +260,8 @@ func TestLiveAnonymous(t *testing.T) {
 
 	ada := newBrowser(t)
 	ada.post(urls[0], "/login", url.Values{"name": {"ada"}})
+	resp, body = ada.do("GET", urls[0], "/events")
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode, "a stream is for a page, which names its handle: %s", body)
 	h := ada.whoami(urls[0]).Handle
 	ada.post(urls[1], "/logout", nil)
 	s := openStream(t, ada, urls[1], h)

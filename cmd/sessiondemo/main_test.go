@@ -222,10 +222,16 @@ func testTwoInstances(t *testing.T, urls []string) {
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
 	assert.Equal(t, "ada", laptop.whoami(a).Owner)
 
-	// Log out everywhere on B ends ada's sessions on both instances.
+	// Log out everywhere on B ends ada's sessions on both instances, and
+	// the phone's page on A hears of it (live.go).
+	_, page = phone.get(a, "/")
+	require.Contains(t, page, "EventSource", "each instance subscribed to the store's events")
+	phoneStream := openStream(t, phone, a, phone.whoami(a).Handle)
+	phoneStream.none()
 	code, page = laptop.post(b, "/logout-everywhere", nil)
 	require.Equal(t, http.StatusOK, code, page)
 	assert.Contains(t, page, "2 sessions ended")
+	assert.Equal(t, sseMsg{"ended", endedText}, phoneStream.next(), "the phone's page on A")
 	assert.Zero(t, laptop.cookies(a), "the cookie is expired")
 	for _, base := range urls {
 		eventually(t, func() bool { return phone.whoami(base).Owner == "" }, "the phone is logged out on "+base)
