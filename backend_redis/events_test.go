@@ -468,6 +468,25 @@ func TestEventsCluster(t *testing.T) {
 	}
 	testEvents(t, mk)
 	t.Run("Latency", func(t *testing.T) { testEventLatency(t, mk) })
+	t.Run("Reconnect", func(t *testing.T) {
+		// One node drops the subscription: EventMissed, then the events
+		// of every slot again.
+		ctx := ctxT(t, time.Minute)
+		prefix := redisbackend.WithPrefix("ev" + uniq() + ":")
+		a := newBackend(t, mk(t), prefix)
+		s := subscribe(t, ctx, newBackend(t, mk(t), prefix))
+		c.Nodes[1].Do(t, "CLIENT", "KILL", "TYPE", "pubsub")
+		s.await(t, "EventMissed after CLIENT KILL", func(evs []backend.Event) bool {
+			return slices.ContainsFunc(evs, func(e backend.Event) bool { return e.Kind == backend.EventMissed && e.Missed == 0 })
+		})
+		for i := range 30 {
+			k := fmt.Sprint("after-", i)
+			if _, err := a.Create(ctx, record(k, "", "p")); err != nil {
+				t.Fatal(err)
+			}
+			s.awaitKey(t, k, 1)
+		}
+	})
 }
 
 func TestEventsSentinel(t *testing.T) {
@@ -479,6 +498,7 @@ func TestEventsSentinel(t *testing.T) {
 		})
 	}
 	testEvents(t, mk)
+	t.Run("Failover", func(t *testing.T) { testEventsFailover(t, g, mk) })
 }
 
 // testEventsNoChannels: a user who may not publish to the event channels
@@ -501,5 +521,42 @@ func testEventsNoChannels(t *testing.T, srv *redistest.Server) {
 	defer b.Close()
 	if _, err := b.Create(ctxT(t, time.Minute), record("k", "", "p")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testEventsFailover: after Sentinel promotes the replica, a subscription
+// delivers EventMissed{0}, then writes and expiries on the new primary,
+// whose notify-keyspace-events it turned on itself.
+func testEventsFailover(t *testing.T, g *redistest.SentinelGroup, mk func(t *testing.T) rueidis.Client) {
+	ctx := ctxT(t, 2*time.Minute)
+	g.Replica.Do(t, "CONFIG", "SET", "notify-keyspace-events", "")
+	prefix := redisbackend.WithPrefix("ev" + uniq() + ":")
+	a := newBackend(t, mk(t), prefix)
+	b := newBackend(t, mk(t), prefix)
+	s := subscribe(t, ctx, b)
+	old := g.Master.Addr
+	g.Master.Kill()
+	t.Logf("failover from %s to %s", old, g.WaitFailover(t, old))
+	s.await(t, "EventMissed after the failover", func(evs []backend.Event) bool {
+		return slices.ContainsFunc(evs, func(e backend.Event) bool { return e.Kind == backend.EventMissed && e.Missed == 0 })
+	})
+	rec := record(managerKey(), "", "p")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rec.IdleDeadline = time.Now().Add(time.Second)
+		_, err := a.Create(ctx, rec)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, backend.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("Create after the failover: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // rueidis follows +switch-master
+	}
+	expectKinds(t, "a record on the new primary", s.awaitKey(t, rec.Key, 2),
+		backend.Event{Kind: backend.EventCreated, Key: rec.Key},
+		backend.Event{Kind: backend.EventExpired, Key: rec.Key})
+	if got := g.Replica.Do(t, "CONFIG", "GET", "notify-keyspace-events"); !strings.Contains(got, "E") || !strings.Contains(got, "x") {
+		t.Errorf("notify-keyspace-events on the new primary: %q", got)
 	}
 }
