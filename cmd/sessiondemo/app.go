@@ -474,17 +474,28 @@ ends after {{when .S.IdleDeadline}} without activity, and at {{when .S.AbsoluteD
 {
   // The live logout: the server says "ended" when this session is ended
   // anywhere, "reload" when this browser has a newer session (a login in
-  // another tab). This page's own forms close the stream first.
-  const es = new EventSource("/events?h={{.S.Handle}}");
-  es.addEventListener("ended", e => {
-    es.close();
-    const note = document.getElementById("ended");
-    note.firstElementChild.textContent = e.data;
-    note.hidden = false;
-    for (const el of document.querySelectorAll("form button, form input")) el.disabled = true;
-  });
-  es.addEventListener("reload", () => { es.close(); location.replace("/"); });
-  addEventListener("submit", () => es.close());
+  // another tab). A hidden page closes its stream, so that background
+  // tabs hold none of the browser's few connections per host, and opens
+  // it again when shown; the server then tells at once what happened
+  // meanwhile. This page's own forms close it first.
+  let es = null, done = false;
+  const stop = () => { es?.close(); es = null; };
+  const start = () => {
+    if (done || es) return;
+    es = new EventSource("/events?h={{.S.Handle}}");
+    es.addEventListener("ended", e => {
+      done = true; stop();
+      const note = document.getElementById("ended");
+      note.firstElementChild.textContent = e.data;
+      note.hidden = false;
+      for (const el of document.querySelectorAll("form button, form input")) el.disabled = true;
+    });
+    es.addEventListener("reload", () => { done = true; stop(); location.replace("/"); });
+  };
+  addEventListener("submit", () => { done = true; stop(); });
+  addEventListener("pageshow", e => { if (e.persisted) { done = false; start(); } }); // back/forward cache
+  document.addEventListener("visibilitychange", () => document.hidden ? stop() : start());
+  if (!document.hidden) start();
 }
 </script>{{end}}
 {{template "bottom"}}{{end}}

@@ -122,17 +122,24 @@ func TestBrowserBackAfterLogout(t *testing.T) {
 // liveEnd is what the phone's page showed after the laptop ended its
 // session (browsertest/live-logout.mjs).
 type liveEnd struct {
-	Ms       *int // from the laptop's click to the banner; nil: none within the wait
-	Banner   string
-	Disabled bool // the page's form buttons
-	Reloaded bool
-	H1       string
+	Ms *int // from the laptop's click to the banner; nil: none within the wait
+	// AfterShownMs is, for a page that was hidden, from being shown
+	// again to the banner.
+	AfterShownMs *int
+	Banner       string
+	Disabled     bool // the page's form buttons
+	Reloaded     bool
+	H1           string
 }
 
 // liveRun is what live-logout.mjs reports.
 type liveRun struct {
 	ThisDevice, Everywhere liveEnd
 	LaptopH1               string
+	// Hidden is Everywhere with the phone's page hidden until a second
+	// after the click; HiddenBanner says whether the banner showed then.
+	Hidden       liveEnd
+	HiddenBanner bool
 }
 
 // liveLogout runs live-logout.mjs on the laptop's instance a and the
@@ -178,6 +185,15 @@ func TestBrowserLiveLogout(t *testing.T) {
 			assert.Equal(t, "Hello, Ada", c.end.H1, "log out %s: the page stays as it was", c.name)
 		}
 		assert.Equal(t, "Not logged in", r.LaptopH1, "the laptop's own page after logging out everywhere")
+		// A hidden page has closed its stream; shown, it opens it again
+		// and hears at once that its session ended.
+		assert.False(t, r.HiddenBanner, "no banner while hidden: the stream was closed")
+		require.NotNil(t, r.Hidden.AfterShownMs, "the banner once the page is shown")
+		assert.GreaterOrEqual(t, *r.Hidden.AfterShownMs, 0, "not before")
+		assert.Less(t, *r.Hidden.AfterShownMs, int(liveBound.Milliseconds()))
+		t.Logf("log out everywhere while the phone's page was hidden: its banner %d ms after being shown", *r.Hidden.AfterShownMs)
+		assert.True(t, r.Hidden.Disabled)
+		assert.False(t, r.Hidden.Reloaded)
 	}
 	t.Run("Memory", func(t *testing.T) { check(t, startDemo(t, "")) })
 	t.Run("Redis", func(t *testing.T) {
@@ -203,6 +219,10 @@ func TestBrowserLiveLogout(t *testing.T) {
 		}
 		wait := 2 * time.Second
 		r := liveLogout(t, script, urls[0], urls[1], wait)
+		// A page shown again learns from its new stream's first read, not
+		// from an event.
+		assert.False(t, r.HiddenBanner)
+		assert.NotNil(t, r.Hidden.AfterShownMs, "a page shown again opens its stream, which says at once that the session ended")
 		for _, end := range []liveEnd{r.ThisDevice, r.Everywhere} {
 			assert.Nil(t, end.Ms, "without events no banner within %v; if one shows, the test cannot fail", wait)
 			assert.False(t, end.Disabled)

@@ -1,7 +1,9 @@
 // Two devices of one user in headless Chromium (two browser contexts, so
 // two cookie jars): the phone on instance B (argv[3]), the laptop on
 // instance A (argv[2]). The laptop logs the phone out ("Log out this
-// device"), the phone logs in again, and the laptop logs out everywhere.
+// device"), the phone logs in again, and the laptop logs out everywhere;
+// then once more with the phone's page hidden (the page closes its
+// stream) until a second after the click.
 // Each time it measures the time from the laptop's click to the banner on
 // the phone's page, by the clock both pages share (Date.now in the
 // laptop's click listener and when the phone's banner is unhidden),
@@ -39,10 +41,11 @@ try {
     await page.evaluate(() => { window.__sessiondemoMark = true; });
   };
 
-  // ends clicks the laptop's button and reports what the phone's page
-  // showed: the banner after how many ms (or null), its text, whether the
+  // ends clicks the laptop's button, then runs during, and reports what
+  // the phone's page showed: the banner after how many ms (or null), and
+  // after how many since the page was last shown, its text, whether the
   // page's form buttons were disabled and whether it was reloaded.
-  const ends = async (button) => {
+  const ends = async (button, during = async () => {}) => {
     await phone.evaluate(() => {
       const note = document.getElementById('ended');
       new MutationObserver(() => { if (!note.hidden) window.__bannerAt ??= Date.now(); })
@@ -56,11 +59,14 @@ try {
     const banner = phone.waitForSelector('#ended:not([hidden])', { timeout: wait })
       .then(() => true, () => false);
     await laptop.click(button);
+    await during();
     const shown = await banner;
     const clickAt = Number(await laptop.evaluate(() => sessionStorage.getItem('clickAt')));
     const bannerAt = await phone.evaluate(() => window.__bannerAt);
+    const shownAt = await phone.evaluate(() => window.__shownAt);
     return {
       ms: shown ? bannerAt - clickAt : null,
+      afterShownMs: shown && shownAt ? bannerAt - shownAt : null,
       banner: !shown ? '' : (await phone.textContent('#ended')).trim(),
       disabled: await phone.$$eval('form button', bs => bs.length > 0 && bs.every(b => b.disabled)),
       reloaded: await phone.evaluate(() => window.__sessiondemoMark !== true),
@@ -77,6 +83,22 @@ try {
   await laptop.goto(a); // the list with the phone's new session
   out.everywhere = await ends('form[action="/logout-everywhere"] button');
   out.laptopH1 = await laptop.textContent('h1');
+
+  // The same with the phone's page hidden: headless pages are always
+  // visible, so the page is told it is hidden, and then shown again.
+  const visible = (page, shown) => page.evaluate(shown => {
+    Object.defineProperty(document, 'hidden', { value: !shown, configurable: true });
+    if (shown) window.__shownAt = Date.now();
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, shown);
+  await login(laptop, a);
+  await login(phone, b);
+  await visible(phone, false);
+  out.hidden = await ends('form[action="/logout-everywhere"] button', async () => {
+    await new Promise(resolve => setTimeout(resolve, 1000));
+    out.hiddenBanner = await phone.isVisible('#ended');
+    await visible(phone, true);
+  });
 } finally {
   await browser.close();
 }
