@@ -11,7 +11,8 @@
 // login time, a counter), the instance that served it, your sessions on
 // all devices (log in from a second browser or a private window) with a
 // button to log out each one, and buttons to log out and to log out
-// everywhere. Ctrl-C stops it.
+// everywhere. A page whose session is ended from elsewhere says so at
+// once, without a reload (live.go). Ctrl-C stops it.
 //
 // Flags:
 //
