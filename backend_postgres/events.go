@@ -240,8 +240,10 @@ func (b *Backend) receive(ctx context.Context, conn *pgx.Conn, q *eventq.Queue) 
 		wctx, cancel := context.WithTimeout(ctx, listenIdle)
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
-		if err == nil {
+		if n != nil {
 			q.Push(decodeEvent(n.Payload))
+		}
+		if err == nil {
 			continue
 		}
 		if ctx.Err() != nil {
@@ -259,10 +261,25 @@ func (b *Backend) receive(ctx context.Context, conn *pgx.Conn, q *eventq.Queue) 
 			}
 		}
 		closeConn(conn)
+		drain(conn, q)
 		if conn = b.relisten(ctx); conn == nil {
 			return
 		}
 		q.Lost()
+	}
+}
+
+// drain hands q the notifications that the closed conn received before it
+// broke (during a ping) and has not yet returned: they precede the gap.
+func drain(conn *pgx.Conn, q *eventq.Queue) {
+	for {
+		// On a closed connection this returns at once: a buffered
+		// notification, or an error.
+		n, _ := conn.WaitForNotification(context.Background())
+		if n == nil {
+			return
+		}
+		q.Push(decodeEvent(n.Payload))
 	}
 }
 
