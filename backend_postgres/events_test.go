@@ -488,47 +488,63 @@ func TestEventsOff(t *testing.T) {
 
 // BenchmarkEventsCost measures what events cost writers: an op is a
 // Create and a Delete of a new key (two statements, one event each), from
-// 8 goroutines on 8 connections, with events on and off, and with
-// synchronous_commit on (a commit waits for the WAL flush, as in
-// production) and off (the test database's setting):
+// 1 and from 8 goroutines (on as many connections), with events on and
+// off, and with synchronous_commit on (a commit waits for the WAL flush,
+// as in production) and off (the test database's setting):
 //
-//	SESSIONKIT_REQUIRE_POSTGRES=1 go test -run '^$' -bench EventsCost -benchtime 5s .
+//	SESSIONKIT_REQUIRE_POSTGRES=1 go test -run '^$' -bench EventsCost -benchtime 3s .
 func BenchmarkEventsCost(b *testing.B) {
-	for _, sync := range []string{"on", "off"} {
-		for _, events := range []bool{true, false} {
-			b.Run(fmt.Sprintf("sync_commit=%s/events=%v", sync, events), func(b *testing.B) {
-				cfg, err := pgxpool.ParseConfig(pgtest.Database(b))
-				if err != nil {
-					b.Fatal(err)
-				}
-				cfg.MaxConns = 8
-				cfg.ConnConfig.RuntimeParams["synchronous_commit"] = sync
-				pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(pool.Close)
-				be := newBackend(b, pool, postgresbackend.WithTable(freshTable()), postgresbackend.WithEvents(events),
-					postgresbackend.WithCleanupInterval(0))
-				ctx := context.Background()
-				b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
-				b.RunParallel(func(pb *testing.PB) {
-					prefix := uniq()
-					for i := 0; pb.Next(); i++ {
-						key := prefix + strconv.Itoa(i)
-						if _, err := be.Create(ctx, record(key, "o", "x")); err != nil {
-							b.Error(err)
-							return
-						}
-						if err := be.Delete(ctx, key); err != nil {
-							b.Error(err)
-							return
-						}
-					}
+	for _, writers := range []int{1, 8} {
+		for _, sync := range []string{"on", "off"} {
+			for _, events := range []bool{true, false} {
+				b.Run(fmt.Sprintf("writers=%d/sync_commit=%s/events=%v", writers, sync, events), func(b *testing.B) {
+					benchEventsCost(b, writers, sync, events)
 				})
-			})
+			}
 		}
 	}
+}
+
+func benchEventsCost(b *testing.B, writers int, sync string, events bool) {
+	cfg, err := pgxpool.ParseConfig(pgtest.Database(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.MaxConns = int32(writers)
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = sync
+	pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	be := newBackend(b, pool, postgresbackend.WithTable(freshTable()), postgresbackend.WithEvents(events),
+		postgresbackend.WithCleanupInterval(0))
+	ctx := context.Background()
+	pair := func(key string) error {
+		if _, err := be.Create(ctx, record(key, "o", "x")); err != nil {
+			return err
+		}
+		return be.Delete(ctx, key)
+	}
+	if writers == 1 {
+		prefix := uniq()
+		for i := 0; b.Loop(); i++ {
+			if err := pair(prefix + strconv.Itoa(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
+	b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
+	b.RunParallel(func(pb *testing.PB) {
+		prefix := uniq()
+		for i := 0; pb.Next(); i++ {
+			if err := pair(prefix + strconv.Itoa(i)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // TestEventsServerRestart: a subscription lives through a restart of the
