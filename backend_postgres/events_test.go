@@ -639,3 +639,43 @@ func TestEventsExpiredRemoved(t *testing.T) {
 		t.Errorf("Cleanup = %d, %v; want 0: every expired row is gone", n, err)
 	}
 }
+
+// TestEventsLongTableName: tables whose names are too long for a channel
+// of "sessionkit:" and the name, and alike in their first 60 bytes, get
+// channels of their own: the events of each arrive on its subscriptions
+// only.
+func TestEventsLongTableName(t *testing.T) {
+	ctx := ctxT(t, time.Minute)
+	pool := newPool(t)
+	schema := "s" + strings.Repeat("x", 30) + uniq() // 47 bytes
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	var bs [2]*postgresbackend.Backend
+	var sinks [2]*eventSink
+	for i := range bs {
+		bs[i] = newBackend(t, pool, postgresbackend.WithTable(fmt.Sprintf("%s.%s%d", schema, strings.Repeat("t", 40), i)))
+		if ch := postgresbackend.Channel(bs[i]); len(ch) > 63 {
+			t.Fatalf("channel %q of %d bytes", ch, len(ch))
+		}
+		sinks[i] = subscribe(t, ctx, bs[i])
+	}
+	if postgresbackend.Channel(bs[0]) == postgresbackend.Channel(bs[1]) {
+		t.Fatalf("two tables share the channel %q", postgresbackend.Channel(bs[0]))
+	}
+	for i, b := range bs {
+		key := fmt.Sprint("in-", i)
+		if _, err := b.Create(ctx, record(key, "", "x")); err != nil {
+			t.Fatal(err)
+		}
+		sinks[i].expect(t, b.Table(), ev(backend.EventCreated, key, "", ""))
+	}
+	// Each sink's next event is its own table's marker, not the other's
+	// Create.
+	for i, b := range bs {
+		if _, err := b.Create(ctx, record("marker", "", "x")); err != nil {
+			t.Fatal(err)
+		}
+		sinks[i].expect(t, b.Table()+", after the other table's write", ev(backend.EventCreated, "marker", "", ""))
+	}
+}
