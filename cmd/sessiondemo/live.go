@@ -19,12 +19,17 @@ import (
 
 // heartbeatInterval is how often an open event stream sends a comment
 // line, so that proxies and browsers keep an idle stream open.
-const heartbeatInterval = 15 * time.Second
+// streamWriteTimeout bounds each write to a stream, so that a client that
+// stopped reading ends its stream instead of holding it open.
+const (
+	heartbeatInterval  = 15 * time.Second
+	streamWriteTimeout = 10 * time.Second
+)
 
 // What a stream can be told: why it is over.
 const (
 	endNone    = iota
-	endEnded   // destroyed or expired: the page shows the banner
+	endEnded   // destroyed, or gone before the stream opened: the page shows the banner
 	endExpired // expired: the banner says so
 	endReload  // renewed (a login in this browser), or gone for a reason not known: the page reloads
 )
@@ -186,7 +191,9 @@ func (a *app) events(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	rc := http.NewResponseController(w)
+	defer func() { _ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) }() // for the stream's last chunk
 	send := func(lines string) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)) // not supported: no bound
 		if _, err := io.WriteString(w, lines); err != nil {
 			return false
 		}
