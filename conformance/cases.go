@@ -140,7 +140,7 @@ func cases() []testCase {
 		{name: "Events/NoneForFailed", check: checkEventsNoneForFailed, needs: capNotifier,
 			rule: "A write that fails publishes nothing: Create of a live key (ErrExists), Update and Rekey with a stale version (ErrConflict), Rekey to a taken key (ErrExists), Update, Touch and Rekey of a missing key (ErrNotFound); nor does a Delete that finds no live record."},
 		{name: "Events/Order", check: checkEventsOrder, needs: capNotifier,
-			rule: "The events of one key arrive in the order of its writes: 20 rounds of Create and Delete of one key, and a chain of 10 Rekeys, each key seeing the Rekey into it before the one out of it."},
+			rule: "The events of one key arrive in the order of its writes: 21 rounds of Create and Delete of one key, and a chain of 10 Rekeys, each key seeing the Rekey into it before the one out of it."},
 		{name: "Events/Expired", check: checkEventsExpired, needs: capNotifier, slow: true,
 			rule: "A record that passes its deadline ends with an EventExpired of its key (Owner the record's or empty) when the store removes it: by its cleanup within 10 seconds of the deadline while its key is read every 100 ms, or at the latest when a Create reuses the key, before that Create's EventCreated."},
 		{name: "Events/Slow", check: checkEventsSlow, needs: capNotifier, timeout: 90 * time.Second,
