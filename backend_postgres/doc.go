@@ -56,7 +56,7 @@
 // base64 (they are bytea and may hold any byte). NOTIFY takes less than
 // 8000 bytes: an event that would not fit is sent without its owner
 // (Owner ""), which covers keys of up to 4 KiB with a short owner and any
-// key of up to 5.9 KiB; one that does not fit even so (a Rekey between keys
+// key of up to 5.8 KiB; one that does not fit even so (a Rekey between keys
 // of more than about 2.9 KiB each) reaches subscribers as an EventMissed
 // counting one. A write never fails for the size of its event.
 //
@@ -66,14 +66,17 @@
 //
 // Two costs come with NOTIFY. A commit that notifies takes a lock that
 // serialises the commits of all notifying transactions of the server
-// (PostgreSQL keeps its queue in commit order that way), whether or not
-// anyone listens: on 2026-12-02, on a shared 2-core machine with
-// PostgreSQL 15, 8 goroutines doing Create and Delete took about 1.5 times
-// as long per pair with events as without (synchronous_commit off: 0.21 ms
-// and 0.32 ms) and about 1.8 times (on: 0.84 ms and 1.53 ms); one writer
-// alone pays little. Reproduce with
+// (PostgreSQL keeps its queue in commit order that way, and holds the lock
+// until the commit is flushed), whether or not anyone listens. Measured on
+// 2026-12-02 with PostgreSQL 15 on a 2-core machine shared with other
+// work (so the spread is wide), a Create and a Delete of a new key from 8
+// goroutines took 1.5 to 2 times as long with events as without with
+// synchronous_commit off (about 0.6 ms with, 0.3 ms without), and 2 to 4
+// times with it on (2 to 4.5 ms with, about 1 ms without: notifying
+// commits cannot share a WAL flush); from one goroutine the difference
+// was within the noise (0.5 ms with it off). Reproduce with
 //
-//	SESSIONKIT_REQUIRE_POSTGRES=1 go test -run '^$' -bench EventsCost -benchtime 3s .
+//	SESSIONKIT_REQUIRE_POSTGRES=1 go test -run '^$' -bench EventsCost -benchtime 2s -count 4 .
 //
 // and see WithEvents(false) for deployments that do not subscribe. And a
 // listening session that stops reading (its process frozen) holds back the

@@ -79,7 +79,7 @@ func newChannel(t table, send bool) channel {
 // When the payload would reach the 8000 bytes NOTIFY accepts, the owner is
 // left out (the field is empty, the event's Owner ""); when even that is
 // too long (only with keys of more than about 2.9 KiB in a Rekey, or of
-// more than 5.9 KiB), only "<kind>:<at>" is sent, and the subscriber
+// more than 5.8 KiB), only "<kind>:<at>" is sent, and the subscriber
 // receives an EventMissed counting one event. A write never fails for the
 // size of its event.
 

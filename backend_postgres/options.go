@@ -96,8 +96,9 @@ func WithCleanupReport(report func(deleted int, err error)) Option {
 // WithEvents sets whether the backend's writes send their events (see
 // Subscribe and Events in the package documentation). Events cost
 // writers throughput: PostgreSQL serialises the commits of notifying
-// transactions, so that with many concurrent writers a write takes longer
-// (see BenchmarkEventsCost), also while nobody subscribes. Pass false when
+// transactions, so that with many concurrent writers a Create or Delete
+// takes up to several times as long (the package documentation has the
+// figures), also while nobody subscribes. Pass false when
 // no instance subscribes; then the writes send nothing and Subscribe
 // returns an error matching errors.ErrUnsupported. Every instance sharing
 // the table must agree: the writes of an instance with events off are
