@@ -28,6 +28,36 @@ func TestRunWithoutCapabilities(t *testing.T) {
 	Run(t, func(tb testing.TB) backend.Backend { return coreOnly{newRef(tb, 0)} })
 }
 
+// TestCapabilities: the reference has every capability the suite knows,
+// so TestRun runs every case, and coreOnly hides each one, so
+// TestRunWithoutCapabilities skips every capability case.
+func TestCapabilities(t *testing.T) {
+	ref := newRef(t, 0)
+	for _, c := range []struct {
+		bit  capability
+		name string
+	}{
+		{capOwnerIndex, "OwnerIndex"},
+		{capRekeyer, "Rekeyer"},
+		{capFreshLoader, "FreshLoader"},
+		{capNotifier, "Notifier"},
+	} {
+		if m := c.bit.missing(ref); m != "" {
+			t.Errorf("the reference backend lacks %s", m)
+		}
+		if m := c.bit.missing(coreOnly{ref}); m != c.name {
+			t.Errorf("coreOnly: missing = %q, want %q", m, c.name)
+		}
+		used := false
+		for _, tc := range cases() {
+			used = used || tc.needs&c.bit != 0
+		}
+		if !used {
+			t.Errorf("no case needs %s", c.name)
+		}
+	}
+}
+
 func TestRunCodecBuiltins(t *testing.T) {
 	for _, c := range []codec.Codec{codec.MsgPack(), codec.JSON(), codec.Gob()} {
 		t.Run(c.Name(), func(t *testing.T) {
