@@ -97,6 +97,8 @@ const (
 	flawNoRekeyEvent                               // Rekey publishes EventCreated and EventDeleted
 	flawEventsBeforeSubscribed                     // Subscribe returns before it listens: the next write is lost
 	flawEventsSharedDelivery                       // one queue and goroutine deliver to every subscriber in turn
+	flawEventsAfterCancel                          // a cancelled subscription still gets events, from the write
+	flawEventsConcurrent                           // each event is delivered on a goroutine of its own
 )
 
 func newRef(tb testing.TB, flaws flaw) *refBackend {
@@ -510,7 +512,7 @@ const refQueueSize = 256
 type refSub struct {
 	ctx  context.Context
 	push func(backend.Event) // never blocks, but with flawEventsBlockWriters
-	fn   func(backend.Event) // flawEventsSharedDelivery
+	fn   func(backend.Event) // what Subscribe was passed
 }
 
 // droppingSize is the buffer of flawEventsDroppedSilently: small, so that
@@ -528,7 +530,7 @@ func (r *refBackend) Subscribe(ctx context.Context, fn func(backend.Event)) erro
 	if err := r.ctxErr(ctx); err != nil {
 		return err
 	}
-	sub := &refSub{ctx: ctx}
+	sub := &refSub{ctx: ctx, fn: fn}
 	switch {
 	case r.has(flawEventsBlockWriters):
 		sub.push = func(e backend.Event) {
@@ -567,14 +569,15 @@ func (r *refBackend) Subscribe(ctx context.Context, fn func(backend.Event)) erro
 		}
 		sub.push = eventq.Start(ctx, refQueueSize, swapped).Push
 	case r.has(flawEventsSharedDelivery):
-		sub.fn = fn
-		sub.push = func(backend.Event) {}
+		sub.push = func(backend.Event) {} // share sets it for the first
+	case r.has(flawEventsConcurrent):
+		sub.push = func(e backend.Event) { go fn(e) }
 	default:
 		sub.push = eventq.Start(ctx, refQueueSize, fn).Push
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if sub.fn != nil {
+	if r.has(flawEventsSharedDelivery) {
 		r.share(sub)
 	}
 	if r.has(flawEventsBeforeSubscribed) {
@@ -615,14 +618,24 @@ func (r *refBackend) share(sub *refSub) {
 
 // publish stamps e and hands it to every live subscription; r.mu must be
 // held. With flawEventsBeforeSubscribed, the subscriptions made since the
-// last write start listening only now, after this write.
+// last write start listening only now, after this write; with
+// flawEventsAfterCancel, a cancelled subscription's fn is called by the
+// write itself, so that the flaw shows at once.
 func (r *refBackend) publish(e backend.Event) {
 	e.At = time.Now()
-	r.subs = slices.DeleteFunc(r.subs, func(s *refSub) bool { return s.ctx.Err() != nil })
+	live := r.subs[:0]
 	for _, s := range r.subs {
-		s.push(e)
+		switch {
+		case s.ctx.Err() == nil:
+			s.push(e)
+		case r.has(flawEventsAfterCancel):
+			s.fn(e)
+		default:
+			continue // cancelled: dropped
+		}
+		live = append(live, s)
 	}
-	r.subs = append(r.subs, r.late...)
+	r.subs = append(live, r.late...)
 	r.late = nil
 }
 

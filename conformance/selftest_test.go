@@ -60,6 +60,8 @@ var brokenBackends = []struct {
 	{"NoRekeyEvent", flawNoRekeyEvent, []string{"Events/PerWrite", "Events/Order", "Manager/Events"}},
 	{"EventsBeforeSubscribed", flawEventsBeforeSubscribed, []string{"Events/Subscribe"}},
 	{"EventsSharedDelivery", flawEventsSharedDelivery, []string{"Events/Slow"}},
+	{"EventsAfterCancel", flawEventsAfterCancel, []string{"Events/Subscribe"}},
+	{"EventsConcurrent", flawEventsConcurrent, []string{"Events/Slow"}},
 }
 
 func TestBrokenBackendsAreCaught(t *testing.T) {
