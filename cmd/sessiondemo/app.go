@@ -67,7 +67,9 @@ func (a *app) handler() http.Handler {
 	mux.HandleFunc("POST /revoke", a.revoke)
 	root := http.NewServeMux()
 	root.Handle("/", a.mw.Handler(mux))
-	root.Handle("GET /events", cmp.Or(a.peek, a.mw).Handler(http.HandlerFunc(a.events)))
+	peek := cmp.Or(a.peek, a.mw)
+	root.Handle("GET /events", peek.Handler(http.HandlerFunc(a.events)))
+	root.Handle("GET /devices", peek.Handler(http.HandlerFunc(a.devicesList)))
 	return http.NewCrossOriginProtection().Handler(root)
 }
 
@@ -393,7 +395,12 @@ func browser(ua string) string {
 // pages are the demo's HTML pages: "home" and "error", both in one layout
 // ("top" and "bottom").
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"when": func(t time.Time) string { return t.Local().Format("15:04:05 (Jan 2)") },
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "just now" // a login whose data is still being stored (the list was fetched at its event)
+		}
+		return t.Local().Format("15:04:05 (Jan 2)")
+	},
 }).Parse(`{{define "top"}}<!doctype html>
 <html lang="en">
 <head>
@@ -425,6 +432,19 @@ small { color: #666; }
 </html>
 {{end}}
 
+{{define "devices"}}
+<tr><th>Session</th><th>Browser</th><th>Logged in</th><th>Via</th><th></th></tr>
+{{range .}}
+<tr>
+<td><code>{{.Short}}</code>{{if .Current}} <b>(this one)</b>{{end}}</td>
+<td>{{.Data.Device}}</td>
+<td>{{when .Data.LoginAt}}</td>
+<td>instance {{.Data.Instance}}</td>
+<td><form method="post" action="/revoke"><input type="hidden" name="handle" value="{{.Handle}}"><button>Log out this device</button></form></td>
+</tr>
+{{end}}
+{{end}}
+
 {{define "error"}}{{template "top" .}}
 <h1>{{.Title}}</h1>
 <p><a href="/">Try again</a></p>
@@ -452,18 +472,7 @@ ends after {{when .S.IdleDeadline}} without activity, and at {{when .S.AbsoluteD
 
 {{if .S.Owner}}
 <h2>Your sessions</h2>
-<table>
-<tr><th>Session</th><th>Browser</th><th>Logged in</th><th>Via</th><th></th></tr>
-{{range .Devices}}
-<tr>
-<td><code>{{.Short}}</code>{{if .Current}} <b>(this one)</b>{{end}}</td>
-<td>{{.Data.Device}}</td>
-<td>{{when .Data.LoginAt}}</td>
-<td>instance {{.Data.Instance}}</td>
-<td><form method="post" action="/revoke"><input type="hidden" name="handle" value="{{.Handle}}"><button>Log out this device</button></form></td>
-</tr>
-{{end}}
-</table>
+<table id="devices">{{template "devices" .Devices}}</table>
 <p><small>Log in with the same name from another browser or a private window to add a device.</small></p>
 <p>
 <form method="post" action="/logout"><button>Log out</button></form>
@@ -474,7 +483,7 @@ ends after {{when .S.IdleDeadline}} without activity, and at {{when .S.AbsoluteD
 {
   // The live logout: the server says "ended" when this session is ended
   // anywhere, "reload" when this browser has a newer session (a login in
-  // another tab). A hidden page closes its stream, so that background
+  // another tab), "devices" when the user's list of sessions changed. A hidden page closes its stream, so that background
   // tabs hold none of the browser's few connections per host, and opens
   // it again when shown; the server then tells at once what happened
   // meanwhile. This page's own forms close it first.
@@ -491,6 +500,12 @@ ends after {{when .S.IdleDeadline}} without activity, and at {{when .S.AbsoluteD
       for (const el of document.querySelectorAll("form button, form input")) el.disabled = true;
     });
     es.addEventListener("reload", () => { done = true; stop(); location.replace("/"); });
+    es.addEventListener("devices", async () => {
+      const r = await fetch("/devices");
+      const rows = r.status === 200 ? await r.text() : null;
+      const list = document.getElementById("devices");
+      if (rows !== null && list && !done) list.innerHTML = rows;
+    });
   };
   addEventListener("submit", () => { done = true; stop(); });
   addEventListener("pageshow", e => { if (e.persisted) { done = false; start(); } }); // back/forward cache

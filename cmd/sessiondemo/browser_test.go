@@ -136,6 +136,10 @@ type liveEnd struct {
 type liveRun struct {
 	ThisDevice, Everywhere liveEnd
 	LaptopH1               string
+	// ListLive says whether the laptop's list of sessions showed the
+	// phone's new login before Everywhere, ListReloaded whether the
+	// laptop's page was reloaded for it.
+	ListLive, ListReloaded bool
 	// Hidden is Everywhere with the phone's page hidden until a second
 	// after the click; HiddenBanner says whether the banner showed then.
 	Hidden       liveEnd
@@ -185,6 +189,8 @@ func TestBrowserLiveLogout(t *testing.T) {
 			assert.Equal(t, "Hello, Ada", c.end.H1, "log out %s: the page stays as it was", c.name)
 		}
 		assert.Equal(t, "Not logged in", r.LaptopH1, "the laptop's own page after logging out everywhere")
+		assert.True(t, r.ListLive, "the laptop's list shows the phone's new login")
+		assert.False(t, r.ListReloaded, "without a reload")
 		// A hidden page has closed its stream; shown, it opens it again
 		// and hears at once that its session ended.
 		assert.False(t, r.HiddenBanner, "no banner while hidden: the stream was closed")
@@ -219,6 +225,7 @@ func TestBrowserLiveLogout(t *testing.T) {
 		}
 		wait := 2 * time.Second
 		r := liveLogout(t, script, urls[0], urls[1], wait)
+		assert.False(t, r.ListLive, "without events the list stays as it was")
 		// A page shown again learns from its new stream's first read, not
 		// from an event.
 		assert.False(t, r.HiddenBanner)

@@ -15,7 +15,9 @@ import (
 // The live logout: each instance subscribes once to its store's session
 // events (session.Manager.Subscribe) and hands them to a hub, which tells
 // the open event streams (GET /events, one per open page) whose session
-// ended. The page's script shows a banner when its stream says "ended".
+// ended. The page's script shows a banner when its stream says "ended",
+// and fetches its list of the user's sessions again (GET /devices) when
+// it says "devices".
 
 // heartbeatInterval is how often an open event stream sends a comment
 // line, so that proxies and browsers keep an idle stream open.
@@ -41,17 +43,22 @@ const (
 type hub struct {
 	mu      sync.Mutex
 	streams map[string]map[*watch]struct{} // handle → the streams watching it
+	owners  map[string]map[*watch]struct{} // owner → the streams of the owner's sessions
 }
 
 // watch is the state of one open stream, guarded by hub.mu.
 type watch struct {
 	handle  string
-	wake    chan struct{} // capacity 1: end or recheck changed
+	owner   string        // set by follow
+	wake    chan struct{} // capacity 1: end, recheck or devices changed
 	end     int           // endNone until the session is over for this stream
 	recheck bool          // events were missed: read the session again
+	devices bool          // another session of the owner began or ended
 }
 
-func newHub() *hub { return &hub{streams: map[string]map[*watch]struct{}{}} }
+func newHub() *hub {
+	return &hub{streams: map[string]map[*watch]struct{}{}, owners: map[string]map[*watch]struct{}{}}
+}
 
 // watch registers a stream for the session with that handle; the caller
 // must drop it.
@@ -59,22 +66,44 @@ func (h *hub) watch(handle string) *watch {
 	w := &watch{handle: handle, wake: make(chan struct{}, 1)}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	set := h.streams[handle]
-	if set == nil {
-		set = map[*watch]struct{}{}
-		h.streams[handle] = set
-	}
-	set[w] = struct{}{}
+	add(h.streams, handle, w)
 	return w
+}
+
+// follow tells w of the other sessions of owner too (devices).
+func (h *hub) follow(w *watch, owner string) {
+	if owner == "" {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w.owner = owner
+	add(h.owners, owner, w)
 }
 
 // drop unregisters w.
 func (h *hub) drop(w *watch) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.streams[w.handle], w)
-	if len(h.streams[w.handle]) == 0 {
-		delete(h.streams, w.handle)
+	remove(h.streams, w.handle, w)
+	if w.owner != "" {
+		remove(h.owners, w.owner, w)
+	}
+}
+
+func add(m map[string]map[*watch]struct{}, k string, w *watch) {
+	set := m[k]
+	if set == nil {
+		set = map[*watch]struct{}{}
+		m[k] = set
+	}
+	set[w] = struct{}{}
+}
+
+func remove(m map[string]map[*watch]struct{}, k string, w *watch) {
+	delete(m[k], w)
+	if len(m[k]) == 0 {
+		delete(m, k)
 	}
 }
 
@@ -94,20 +123,39 @@ func (h *hub) publish(e session.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch e.Kind {
+	case session.EventCreated:
+		h.changed(e.Owner, e.Handle)
 	case session.EventDestroyed:
 		h.end(e.Handle, endEnded)
+		h.changed(e.Owner, e.Handle)
 	case session.EventExpired:
 		h.end(e.Handle, endExpired)
+		h.changed(e.Owner, e.Handle) // Owner may be unknown: then the lists wait for the next change
 	case session.EventRenewed:
 		// Only the holder of the old ID can renew it: the page's browser
 		// logged in again (another tab), and its cookie names the new ID.
 		h.end(e.OldHandle, endReload)
+		h.changed(e.Owner, e.Handle)
 	case session.EventMissed:
 		for _, set := range h.streams {
 			for w := range set {
-				w.recheck = true
+				w.recheck, w.devices = true, w.owner != ""
 				w.signal()
 			}
+		}
+	}
+}
+
+// changed tells the streams of owner's other sessions that the list of
+// their sessions changed. h.mu is held.
+func (h *hub) changed(owner, handle string) {
+	if owner == "" {
+		return
+	}
+	for w := range h.owners[owner] {
+		if w.handle != handle {
+			w.devices = true
+			w.signal()
 		}
 	}
 }
@@ -131,12 +179,12 @@ func (w *watch) signal() {
 }
 
 // state returns and clears what the stream has to act on.
-func (h *hub) state(w *watch) (end int, recheck bool) {
+func (h *hub) state(w *watch) (end int, recheck, devices bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	end, recheck = w.end, w.recheck
-	w.recheck = false
-	return end, recheck
+	end, recheck, devices = w.end, w.recheck, w.devices
+	w.recheck, w.devices = false, false
+	return end, recheck, devices
 }
 
 // The banner texts the stream sends with "ended".
@@ -152,8 +200,9 @@ const (
 // is stale (its browser logged in again, so the cookie names a newer
 // session, or events were missed and the session is gone for a reason the
 // stream cannot know). Either ends the stream, as do the client going
-// away and the server shutting down; until then a comment line goes out
-// every heartbeat. After a store error the stream ends at once, and
+// away and the server shutting down; until then it sends "devices" when
+// another session of the same user begins or ends (or events were
+// missed), and a comment line every heartbeat. After a store error the stream ends at once, and
 // EventSource asks again after the retry interval. A request without a
 // handle, or to an instance without live updates, gets 204 No Content,
 // which tells EventSource not to reconnect.
@@ -212,6 +261,7 @@ func (a *app) events(w http.ResponseWriter, r *http.Request) {
 		send(endEvent(end))
 		return
 	}
+	a.live.follow(wt, s.Owner)
 	every := a.heartbeat
 	if every <= 0 {
 		every = heartbeatInterval
@@ -229,7 +279,7 @@ func (a *app) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-wt.wake:
-			end, recheck := a.live.state(wt)
+			end, recheck, devices := a.live.state(wt)
 			if end == endNone && recheck {
 				// Events were missed: the session may have ended unseen.
 				gone, err := a.gone(r, s.ID)
@@ -244,8 +294,33 @@ func (a *app) events(w http.ResponseWriter, r *http.Request) {
 				send(endEvent(end))
 				return
 			}
+			if devices && !send(sseEvent("devices", "")) {
+				return
+			}
 		}
 	}
+}
+
+// devicesList answers GET /devices, the table rows of the home page's list
+// of the user's sessions, which the page fetches again when its stream
+// says "devices"; 204 No Content for a browser not logged in. Like the
+// stream it reads the session without moving its idle deadline.
+func (a *app) devicesList(w http.ResponseWriter, r *http.Request) {
+	s, err := a.peek.Session(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if s.Owner == "" {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	ds, err := a.devices(r, s)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	render(w, r, http.StatusOK, "devices", ds)
 }
 
 // endEvent is the event that tells the page why its stream is over.

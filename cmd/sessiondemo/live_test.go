@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,9 +108,21 @@ func (s *sseStream) read() {
 	}
 }
 
-// next returns the next event that is not a comment, or fails the test
-// if none comes within liveWait.
+// next returns the next event that is not a comment nor "devices", or
+// fails the test if none comes within liveWait.
 func (s *sseStream) next() sseMsg {
+	s.t.Helper()
+	return s.nextOf(":", "devices")
+}
+
+// devices waits for the next "devices" event.
+func (s *sseStream) devices() {
+	s.t.Helper()
+	require.Equal(s.t, sseMsg{"devices", ""}, s.nextOf(":"))
+}
+
+// nextOf returns the next event not named in skip.
+func (s *sseStream) nextOf(skip ...string) sseMsg {
 	s.t.Helper()
 	deadline := time.After(liveWait)
 	for {
@@ -118,7 +131,7 @@ func (s *sseStream) next() sseMsg {
 			if !ok {
 				s.t.Fatal("the event stream ended without an event")
 			}
-			if m.Event != ":" {
+			if !slices.Contains(skip, m.Event) {
 				return m
 			}
 		case <-deadline:
@@ -146,14 +159,14 @@ func (s *sseStream) quiet(n int) {
 	}
 }
 
-// none checks that the stream has sent no event so far.
+// none checks that the stream has sent no event so far, but "devices".
 func (s *sseStream) none() {
 	s.t.Helper()
 	for {
 		select {
 		case m, ok := <-s.msgs:
 			require.True(s.t, ok, "the stream is open")
-			require.Equal(s.t, ":", m.Event, "no event yet, not %v", m)
+			require.Contains(s.t, []string{":", "devices"}, m.Event, "no event yet, not %v", m)
 		default:
 			return
 		}
@@ -170,7 +183,7 @@ func (s *sseStream) ended() {
 			if !ok {
 				return
 			}
-			require.Equal(s.t, ":", m.Event, "the stream ends after its event, not with %v", m)
+			require.Contains(s.t, []string{":", "devices"}, m.Event, "the stream ends after its event, not with %v", m)
 		case <-deadline:
 			s.t.Fatalf("the stream did not end within %v", liveWait)
 		}
@@ -193,7 +206,8 @@ func TestLiveLogoutThisDevice(t *testing.T) {
 
 	assert.Equal(t, sseMsg{"ended", endedText}, phoneStream.next(), "the phone's page on B hears of it")
 	phoneStream.ended()
-	laptopStream.quiet(3) // the laptop's session goes on
+	laptopStream.devices() // its list of sessions lost the phone
+	laptopStream.quiet(3)  // the laptop's session goes on
 }
 
 func TestLiveLogoutEverywhere(t *testing.T) {
@@ -243,6 +257,39 @@ func TestLiveEndedAtOnce(t *testing.T) {
 		require.Equal(t, sseMsg{"ended", endedText}, s.next())
 		s.ended()
 	}
+}
+
+// A page's list of the user's sessions is told when another session of
+// the user begins or ends, on any instance, and GET /devices has its new
+// rows; other users' sessions do not count.
+func TestLiveDevices(t *testing.T) {
+	_, urls := startLive(t)
+	a, b := urls[0], urls[1]
+	laptop, phone, bob := newBrowser(t), newBrowser(t), newBrowser(t)
+	laptop.post(a, "/login", url.Values{"name": {"ada"}})
+	s := openStream(t, laptop, a, laptop.whoami(a).Handle)
+	s.quiet(1)
+
+	bob.post(b, "/login", url.Values{"name": {"bob"}})
+	s.quiet(2) // another user
+	phone.post(b, "/login", url.Values{"name": {"ada"}})
+	s.devices()
+	phoneHandle := phone.whoami(b).Handle
+	code, rows := laptop.get(a, "/devices")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, rows, `value="`+phoneHandle+`"`, "the phone's row")
+	assert.Equal(t, 1, strings.Count(rows, "(this one)"))
+	assert.Equal(t, 2, strings.Count(rows, "Log out this device"))
+	assert.NotContains(t, rows, "<html", "rows only")
+
+	phone.post(b, "/logout", nil)
+	s.devices()
+	_, rows = laptop.get(a, "/devices")
+	assert.NotContains(t, rows, phoneHandle)
+	s.quiet(1)
+
+	resp, _ := phone.do("GET", b, "/devices")
+	assert.Equal(t, http.StatusNoContent, resp.StatusCode, "not logged in")
 }
 
 // A stream for no session: 204 for a visitor without one (EventSource
@@ -372,6 +419,7 @@ func TestLiveMissed(t *testing.T) {
 	a.live.publish(session.Event{Kind: session.EventMissed, Missed: 3})
 	assert.Equal(t, sseMsg{"reload", ""}, gs.next())
 	gs.ended()
+	ss.devices() // its list may have missed a change too
 	ss.quiet(3)
 }
 

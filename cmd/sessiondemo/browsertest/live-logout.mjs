@@ -1,7 +1,8 @@
 // Two devices of one user in headless Chromium (two browser contexts, so
 // two cookie jars): the phone on instance B (argv[3]), the laptop on
 // instance A (argv[2]). The laptop logs the phone out ("Log out this
-// device"), the phone logs in again, and the laptop logs out everywhere;
+// device"), the phone logs in again (the laptop's list of sessions shows
+// it without a reload), and the laptop logs out everywhere;
 // then once more with the phone's page hidden (the page closes its
 // stream) until a second after the click.
 // Each time it measures the time from the laptop's click to the banner on
@@ -79,8 +80,12 @@ try {
   const handle = await phone.evaluate(async () => (await (await fetch('/whoami')).json()).handle);
   out.thisDevice = await ends(`form[action="/revoke"]:has(input[value="${handle}"]) button`);
 
+  await laptop.evaluate(() => { window.__sessiondemoMark = true; });
   await login(phone, b);
-  await laptop.goto(a); // the list with the phone's new session
+  const again = await phone.evaluate(async () => (await (await fetch('/whoami')).json()).handle);
+  out.listLive = await laptop.waitForSelector(`form[action="/revoke"]:has(input[value="${again}"])`, { timeout: wait })
+    .then(() => true, () => false);
+  out.listReloaded = await laptop.evaluate(() => window.__sessiondemoMark !== true);
   out.everywhere = await ends('form[action="/logout-everywhere"] button');
   out.laptopH1 = await laptop.textContent('h1');
 
