@@ -451,6 +451,15 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // owner's index (standalone, Sentinel), the session scripts call it in
 // the same script as the write: nothing can run between the two, so such
 // a claim is never pending and needs no release.
+//
+// A new claims key starts the generations at the Redis clock in
+// microseconds. Every claim is a script that takes more than a
+// microsecond, so the counter never overtakes the clock, and a
+// generation never comes back after a pruner deleted the claims key with
+// the index's last entry. (A millisecond seed let a claim within the
+// millisecond of the deleted key's first claim get a generation a second
+// pruner had in its snapshot, and that pruner removed the new, live
+// entry; TestOwnerIndexInterleavings/TwoPruners caught it now and then.)
 const luaIndex = `
 local function broken(z, w)
   local zt, wt = redis.call('TYPE', z).ok, redis.call('TYPE', w).ok
@@ -463,10 +472,13 @@ local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function addEntry(z, w, h, score, now)
+local function addEntry(z, w, h, score)
   broken(z, w)
   redis.call('ZADD', z, 'GT', score, h)
-  redis.call('HSETNX', w, '#', string.format('%.0f', now * 1000))
+  if redis.call('HEXISTS', w, '#') == 0 then
+    local t = redis.call('TIME')
+    redis.call('HSET', w, '#', string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2])))
+  end
   redis.call('HSET', w, h, string.format('%.0f', redis.call('HINCRBY', w, '#', 1)))
   local s = tonumber(score)
   for _, k in ipairs({z, w}) do
@@ -481,7 +493,7 @@ end
 // and keeps both keys alive until the last score.
 var claimScript = newScript(luaIndex + `
 local h, now = ARGV[1], nowMs()
-addEntry(KEYS[1], KEYS[2], h, ARGV[2], now)
+addEntry(KEYS[1], KEYS[2], h, ARGV[2])
 redis.call('HINCRBY', KEYS[2], 'p' .. h, 1)
 local lease = now + tonumber(ARGV[3])
 if lease > tonumber(redis.call('HGET', KEYS[2], 'l' .. h) or '0') then

@@ -94,7 +94,7 @@ if not v then return reply end
 if bytes8(v, VERSION) ~= expected then return CONFLICT end
 if claimed ~= '1' and (not hasOwner(v, owner) or tonumber(abs) > at(v, ABS)) then
   if #KEYS < 3 then return NEED_CLAIM end
-  addEntry(KEYS[2], KEYS[3], h, score, nowMs())
+  addEntry(KEYS[2], KEYS[3], h, score)
 end
 local created = bytes8(v, CREATED)
 redis.call('SET', KEYS[1], string.sub(record, 1, CREATED - 1) .. created .. string.sub(record, CREATED + 8), 'PXAT', pxat)
@@ -128,7 +128,7 @@ func indexScore(abs int64) string { return strconv.FormatInt(abs/1000+1, 10) }
 var createOwnedScript = newScript(luaPrelude + luaIndex + `
 local record, pxat, h, score, mode, ch, msg, name, namePx = unpack(ARGV)
 if not redis.call('SET', KEYS[1], record, 'NX', 'PXAT', pxat) then return EXISTS end
-addEntry(KEYS[2], KEYS[3], h, score, nowMs())
+addEntry(KEYS[2], KEYS[3], h, score)
 setName(KEYS[4], name, namePx)
 publish(mode, ch, msg)
 return OK
@@ -230,7 +230,7 @@ redis.call('SET', KEYS[2], record, 'PXAT', pxat)
 redis.call('DEL', KEYS[1])
 local i = 3
 if indexed == '1' then
-  addEntry(KEYS[3], KEYS[4], h, score, nowMs())
+  addEntry(KEYS[3], KEYS[4], h, score)
   i = 5
 end
 if oldNamed == '1' then
