@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -480,4 +481,55 @@ func TestPeekManagerDoesNotTouch(t *testing.T) {
 	advance(time.Millisecond)
 	_, err = peek.Get(ctx, s.ID)
 	assert.NoError(t, err, "alive: the control moved the deadline")
+}
+
+// Publishing never waits for a stream: a stream that reads nothing keeps
+// one slot, whatever the number of events, and reads the first end.
+func TestHubNeverBlocks(t *testing.T) {
+	h := newHub()
+	w := h.watch("phone")
+	h.follow(w, "ada")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 100_000 {
+			h.publish(session.Event{Kind: session.EventCreated, Owner: "ada", Handle: strconv.Itoa(i)})
+			h.publish(session.Event{Kind: session.EventMissed})
+		}
+		h.publish(session.Event{Kind: session.EventExpired, Handle: "phone"})
+		h.publish(session.Event{Kind: session.EventDestroyed, Handle: "phone", Owner: "ada"})
+	}()
+	select {
+	case <-done:
+	case <-time.After(liveWait):
+		t.Fatal("publish blocked")
+	}
+	assert.Len(t, w.wake, 1, "one wake-up pending")
+	end, recheck, devices := h.state(w)
+	assert.Equal(t, endExpired, end, "the first end stays")
+	assert.True(t, recheck)
+	assert.True(t, devices)
+	h.drop(w)
+	assert.Zero(t, h.open())
+	assert.Empty(t, h.owners)
+}
+
+// An expiry ends the page's stream with its own text.
+func TestLiveExpired(t *testing.T) {
+	store := memorybackend.New()
+	t.Cleanup(func() { store.Close() })
+	a, err := newApp(store, "A", "memory", httpsession.WithSecure(false))
+	require.NoError(t, err)
+	a.live, a.heartbeat = newHub(), 50*time.Millisecond // not subscribed: the test publishes
+	srv := httptest.NewServer(a.handler())
+	t.Cleanup(srv.Close)
+	base := srv.URL + "/"
+	br := newBrowser(t)
+	br.post(base, "/login", url.Values{"name": {"ada"}})
+	h := br.whoami(base).Handle
+	s := openStream(t, br, base, h)
+	s.quiet(1)
+	a.live.publish(session.Event{Kind: session.EventExpired, Handle: h})
+	assert.Equal(t, sseMsg{"ended", expiredText}, s.next())
+	s.ended()
 }
