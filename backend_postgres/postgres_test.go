@@ -75,6 +75,25 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// withoutNotifier hides a Backend's Subscribe from the suite: the
+// capabilities it keeps are the ones it embeds.
+type withoutNotifier struct {
+	backend.Backend
+	backend.OwnerIndex
+	backend.Rekeyer
+}
+
+// TestConformanceEventsOff runs the suite on Backends with
+// WithEvents(false), whose statements differ (they send nothing and lock
+// no replaced row); the Events group is left out, as Subscribe is.
+func TestConformanceEventsOff(t *testing.T) {
+	pool := newPool(t)
+	conformance.Run(t, func(tb testing.TB) backend.Backend {
+		b := newBackend(tb, pool, postgresbackend.WithEvents(false))
+		return withoutNotifier{b, b, b}
+	})
+}
+
 func BenchmarkConformance(b *testing.B) {
 	pool := newPool(b)
 	conformance.Benchmark(b, func(tb testing.TB) backend.Backend { return newBackend(tb, pool) })

@@ -12,7 +12,10 @@ import (
 // newStatements): {E} the EventExpired of a row past its deadline that the
 // statement replaced, {N} the others. Every record ends with one event,
 // whoever removes its row: Delete, DeleteByOwner, the cleanup, or a Create
-// or Rekey that reuses its key. pg_notify queues the notification in the statement's
+// or Rekey that reuses its key; for the last two, {D} is the CTE dead that
+// reads and locks the row they may replace, and {L} makes ins read dead
+// first. With events off (WithEvents(false)) {D} and {L} are empty, {E}
+// is 0, and the statements are as cheap as without events. pg_notify queues the notification in the statement's
 // transaction and PostgreSQL sends it at commit, so a write that fails or
 // rolls back notifies nothing, and the event costs no round trip.
 // Every statement that judges liveness takes the application's clock as a
@@ -30,14 +33,10 @@ const (
 	// its owner is the one ins replaces (ins reads dead first). Returns
 	// how many rows it replaced (0 or 1), each with an EventExpired, and
 	// how many it wrote (0 or 1), each with an EventCreated.
-	sqlCreate = `WITH dead AS MATERIALIZED (
-	SELECT owner FROM {T}
-	WHERE key_hash = sha256($1::bytea) AND idle_deadline <= $7::timestamptz
-	FOR UPDATE
-), ins AS (
+	sqlCreate = `WITH {D}ins AS (
 	INSERT INTO {T} AS s (key, owner, version, payload, created_at, idle_deadline, absolute_deadline)
 	SELECT $1::bytea, $2::bytea, 1, $3::bytea, $4::timestamptz, $5::timestamptz, $6::timestamptz
-	FROM (SELECT count(*) FROM dead) AS locked
+	{L}
 	ON CONFLICT (key_hash) DO UPDATE SET
 		key = excluded.key, owner = excluded.owner, version = 1, payload = excluded.payload,
 		created_at = excluded.created_at, idle_deadline = excluded.idle_deadline,
@@ -115,14 +114,10 @@ SELECT (SELECT n FROM seen), (SELECT count(*) FROM gone), (SELECT count(*) FROM 
 	SELECT version FROM {T}
 	WHERE key_hash = sha256($1::bytea) AND idle_deadline > $2::timestamptz
 	FOR UPDATE
-), dead AS MATERIALIZED (
-	SELECT owner FROM {T}
-	WHERE key_hash = sha256($3::bytea) AND idle_deadline <= $2::timestamptz
-	FOR UPDATE
-), ins AS (
+), {D}ins AS (
 	INSERT INTO {T} AS s (key, owner, version, payload, created_at, idle_deadline, absolute_deadline)
 	SELECT $3::bytea, $4::bytea, 1, $5::bytea, $6::timestamptz, $7::timestamptz, $8::timestamptz
-	FROM cur, (SELECT count(*) FROM dead) AS locked WHERE cur.version = $9::bigint
+	FROM cur{L} WHERE cur.version = $9::bigint
 	ON CONFLICT (key_hash) DO UPDATE SET
 		key = excluded.key, owner = excluded.owner, version = 1, payload = excluded.payload,
 		created_at = excluded.created_at, idle_deadline = excluded.idle_deadline,
@@ -160,24 +155,40 @@ type statements struct {
 }
 
 func newStatements(t table, c channel) statements {
-	f := func(s, notify, replaced string) string {
-		return strings.NewReplacer("{T}", t.quoted, "{N}", notify, "{E}", replaced).Replace(s)
+	// fill replaces the placeholders; d and l are {D} and {L}.
+	fill := func(s, notify, replaced, d, l string) string {
+		return strings.NewReplacer("{T}", t.quoted, "{N}", notify, "{E}", replaced, "{D}", d, "{L}", l).Replace(s)
 	}
+	f := func(s, notify string) string { return fill(s, notify, "", "", "") }
 	expired, removed := kindSQL(backend.EventExpired), `CASE WHEN live THEN `+kindSQL(backend.EventDeleted)+` ELSE `+kindSQL(backend.EventExpired)+` END`
-	// The rows that Create and Rekey replaced: dead's owner under the key
-	// ins wrote.
-	replaced := func(at string) string {
-		return c.notifyCount("(SELECT ins.key, dead.owner FROM ins, dead) AS x", expired, at, "x.key", "x.owner", "")
+	// reusing fills a statement that may reuse the key of a row past its
+	// deadline: dead reads and locks that row (key and now are the SQL of
+	// its key and of the clock), l is the FROM clause through which ins's
+	// SELECT reads dead first, and the row's EventExpired is sent under
+	// the key ins wrote.
+	reusing := func(s, notify, key, now, l string) string {
+		if c.off {
+			return fill(s, notify, "0", "", "")
+		}
+		d := `dead AS MATERIALIZED (
+	SELECT owner FROM ` + t.quoted + `
+	WHERE key_hash = sha256(` + key + `) AND idle_deadline <= ` + now + `
+	FOR UPDATE
+), `
+		replaced := c.notifyCount("(SELECT ins.key, dead.owner FROM ins, dead) AS x", expired, now, "x.key", "x.owner", "")
+		return fill(s, notify, replaced, d, l)
 	}
 	return statements{
-		create:      f(sqlCreate, c.notifyCount("ins", kindSQL(backend.EventCreated), "$7::timestamptz", "ins.key", "ins.owner", ""), replaced("$7::timestamptz")),
-		load:        f(sqlLoad, "", ""),
-		update:      f(sqlUpdate, "", ""),
-		touch:       f(sqlTouch, "", ""),
-		del:         f(sqlDelete, c.notifyCount("gone", removed, "$2::timestamptz", "gone.key", "gone.owner", ""), ""),
-		list:        f(sqlList, "", ""),
-		deleteOwner: f(sqlDeleteOwner, c.notifyCount("gone", removed, "$2::timestamptz", "gone.key", "$1::bytea", ""), ""),
-		rekey:       f(sqlRekey, c.notifyCount("(SELECT ins.key, ins.owner FROM ins, del) AS r", kindSQL(backend.EventRekeyed), "$2::timestamptz", "r.key", "r.owner", "$1::bytea"), replaced("$2::timestamptz")),
-		cleanup:     f(sqlCleanup, c.notifyCount("gone", expired, "$1::timestamptz", "gone.key", "gone.owner", ""), ""),
+		create: reusing(sqlCreate, c.notifyCount("ins", kindSQL(backend.EventCreated), "$7::timestamptz", "ins.key", "ins.owner", ""),
+			"$1::bytea", "$7::timestamptz", "FROM (SELECT count(*) FROM dead) AS locked"),
+		load:        f(sqlLoad, ""),
+		update:      f(sqlUpdate, ""),
+		touch:       f(sqlTouch, ""),
+		del:         f(sqlDelete, c.notifyCount("gone", removed, "$2::timestamptz", "gone.key", "gone.owner", "")),
+		list:        f(sqlList, ""),
+		deleteOwner: f(sqlDeleteOwner, c.notifyCount("gone", removed, "$2::timestamptz", "gone.key", "$1::bytea", "")),
+		rekey: reusing(sqlRekey, c.notifyCount("(SELECT ins.key, ins.owner FROM ins, del) AS r", kindSQL(backend.EventRekeyed), "$2::timestamptz", "r.key", "r.owner", "$1::bytea"),
+			"$3::bytea", "$2::timestamptz", ", (SELECT count(*) FROM dead) AS locked"),
+		cleanup: f(sqlCleanup, c.notifyCount("gone", expired, "$1::timestamptz", "gone.key", "gone.owner", "")),
 	}
 }
