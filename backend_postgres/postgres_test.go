@@ -98,3 +98,14 @@ func BenchmarkConformance(b *testing.B) {
 	pool := newPool(b)
 	conformance.Benchmark(b, func(tb testing.TB) backend.Backend { return newBackend(tb, pool) })
 }
+
+// BenchmarkConformanceEventsOff is BenchmarkConformance with
+// WithEvents(false): side by side they show what events cost each
+// workload.
+func BenchmarkConformanceEventsOff(b *testing.B) {
+	pool := newPool(b)
+	conformance.Benchmark(b, func(tb testing.TB) backend.Backend {
+		be := newBackend(tb, pool, postgresbackend.WithEvents(false))
+		return withoutNotifier{be, be, be}
+	})
+}
