@@ -49,7 +49,8 @@ func appendEventHead(b []byte, kind backend.EventKind, at int64, key, oldKey str
 var errBadEvent = errors.New("redisbackend: malformed event message")
 
 // decodeEvent reads an event message. It returns errBadEvent for anything
-// eventMsg does not produce: a short or overlong message, an unknown kind.
+// eventMsg does not produce: a short or overlong message, an unknown kind,
+// a time beyond what micros stores.
 func decodeEvent(msg string) (backend.Event, error) {
 	if len(msg) < 1+8 {
 		return backend.Event{}, errBadEvent
@@ -60,7 +61,10 @@ func decodeEvent(msg string) (backend.Event, error) {
 	default:
 		return backend.Event{}, errBadEvent
 	}
-	at := int64(binary.BigEndian.Uint64([]byte(msg[1:9])))
+	at := binary.BigEndian.Uint64([]byte(msg[1:9]))
+	if at > maxMicros {
+		return backend.Event{}, errBadEvent
+	}
 	rest := msg[9:]
 	var fields [3]string
 	for i := range fields {
@@ -76,7 +80,7 @@ func decodeEvent(msg string) (backend.Event, error) {
 	if rest != "" || fields[0] == "" || (kind == backend.EventRekeyed) != (fields[1] != "") {
 		return backend.Event{}, errBadEvent
 	}
-	return backend.Event{Kind: kind, Key: fields[0], OldKey: fields[1], Owner: fields[2], At: fromMicros(at)}, nil
+	return backend.Event{Kind: kind, Key: fields[0], OldKey: fields[1], Owner: fields[2], At: fromMicros(int64(at))}, nil
 }
 
 // Channels. Off a Cluster every event goes to one channel,
