@@ -95,12 +95,25 @@ func (b *Backend) Subscribe(ctx context.Context, fn func(backend.Event)) error {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	s := &subscription{b: b, ctx: sctx}
-	s.q = eventq.Start(sctx, 0, fn)
+	// Events can arrive on the first connections while the others are
+	// being established; fn sees them only once all are, and never if
+	// Subscribe fails.
+	ready := make(chan struct{})
+	var failed bool
+	s.q = eventq.Start(sctx, 0, func(e backend.Event) {
+		<-ready
+		if !failed {
+			fn(e)
+		}
+	})
 	set, err := s.establish(sctx)
 	if err != nil {
+		failed = true
+		close(ready)
 		cancel()
 		return err
 	}
+	close(ready)
 	go s.run(sctx, cancel, set)
 	return nil
 }

@@ -458,6 +458,28 @@ func TestEventsStandalone(t *testing.T) {
 	t.Run("NoConfig", testEventsNoConfig)
 	t.Run("NoChannels", func(t *testing.T) { testEventsNoChannels(t, srv) })
 	t.Run("Reconnect", func(t *testing.T) { testEventsReconnect(t, srv) })
+	t.Run("Malformed", func(t *testing.T) {
+		// Something else publishes on the event channel: dropped and
+		// counted, and the events after it arrive.
+		ctx := ctxT(t, time.Minute)
+		pfx := "ev" + uniq() + ":"
+		b := newBackend(t, standaloneClient(t, srv.Addr), redisbackend.WithPrefix(pfx))
+		s := subscribe(t, ctx, b)
+		for _, msg := range []string{"", "garbage", "\x01\x00\x00\x00\x00\x00\x00\x00\x01\xff\xff\xff\xff"} {
+			srv.Do(t, "PUBLISH", pfx+"ev", msg)
+		}
+		k := uniq()
+		if _, err := b.Create(ctx, record(k, "", "p")); err != nil {
+			t.Fatal(err)
+		}
+		s.awaitKey(t, k, 1)
+		if n := b.MalformedEvents(); n != 3 {
+			t.Fatalf("MalformedEvents = %d, want 3", n)
+		}
+		if evs := s.all(); len(evs) != 1 {
+			t.Fatalf("events: %s, want the one of %q", describeEvents(evs), k)
+		}
+	})
 	t.Run("Latency", func(t *testing.T) { testEventLatency(t, mk) })
 }
 
