@@ -162,14 +162,17 @@ func decodeEvent(payload string) backend.Event {
 // when the database could not be reached, ErrClosed after Close,
 // errors.ErrUnsupported with WithEvents(false)) and fn is never called.
 //
-// Each subscription holds one connection; connecting and LISTEN are
-// bounded by 10 s as well as by ctx. Events wait for fn in a queue of 4096
-// (then the oldest undelivered stay and new ones are dropped and counted
-// in an EventMissed); fn is called from one goroutine at a time. When the connection is lost, the subscription connects again
-// with a backoff (50 ms doubling to 5 s) until ctx is done, LISTENs
-// again, and then delivers an EventMissed with Missed 0: what was written
-// in between is not delivered. An idle connection is pinged every 15 s,
-// so a connection that died without a word is noticed too.
+// Each subscription holds one connection (subscriptions share none, so
+// each lives and reconnects on its own); connecting and LISTEN are
+// bounded by 10 s as well as by ctx. Events wait for fn in a queue of
+// 4096: when it is full, new events are dropped and counted in an
+// EventMissed. fn is called from one goroutine at a time. When the
+// connection is lost, the subscription connects again with a backoff
+// (50 ms doubling to 5 s) until ctx is done, LISTENs again, and then
+// delivers an EventMissed with Missed 0: what was written in between is
+// not delivered. An idle connection is pinged every 15 s, so a connection
+// that died without a word is noticed too. The connection does not run
+// the pool's AfterConnect hook.
 func (b *Backend) Subscribe(ctx context.Context, fn func(backend.Event)) error {
 	if err := b.begin(ctx, "subscribe"); err != nil {
 		return err
