@@ -76,6 +76,11 @@
 // Events (Subscribe) travel on <prefix>ev (PUBLISH) off a Cluster, and on
 // a Cluster on <prefix>ev:{<tag>}, one shard channel per slot (SPUBLISH),
 // published by the script of the write in the slot of its session key.
+// So every Create and Delete is a script, also for anonymous sessions,
+// which were a plain SET NX and DEL before: the round trips are the same,
+// the server's time per Create and Delete pair grows from about 2 to
+// about 20 µs (INFO commandstats, Redis 7.0.15, loaded machine), and a
+// PUBLISH to a channel nobody listens to costs next to nothing of it.
 //
 // The sessions of an owner are indexed in a sorted set at
 // <prefix>o:{<SHA-256 of owner>} whose members are the h of the sessions,
