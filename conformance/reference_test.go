@@ -98,7 +98,7 @@ const (
 	flawEventsBeforeSubscribed                     // Subscribe returns before it listens: the next write is lost
 	flawEventsSharedDelivery                       // one queue and goroutine deliver to every subscriber in turn
 	flawEventsAfterCancel                          // a cancelled subscription still gets events, from the write
-	flawEventsConcurrent                           // each event is delivered on a goroutine of its own
+	flawEventsConcurrent                           // two goroutines deliver the events of one subscription
 )
 
 func newRef(tb testing.TB, flaws flaw) *refBackend {
@@ -520,6 +520,10 @@ type refSub struct {
 // machine runs them.
 const droppingSize = 16
 
+// concurrentSize is the buffer of flawEventsConcurrent: room for all the
+// events of Events/Slow, so that its writes never wait.
+const concurrentSize = 2 * (2*slowPairs + 64)
+
 // Subscribe delivers through an eventq.Queue of refQueueSize per
 // subscriber; writes publish under r.mu, so the events of one key are
 // queued in the order of its writes. The first Subscribe starts a janitor
@@ -571,7 +575,22 @@ func (r *refBackend) Subscribe(ctx context.Context, fn func(backend.Event)) erro
 	case r.has(flawEventsSharedDelivery):
 		sub.push = func(backend.Event) {} // share sets it for the first
 	case r.has(flawEventsConcurrent):
-		sub.push = func(e backend.Event) { go fn(e) }
+		// Two goroutines take turns on one queue: while fn blocks in one,
+		// the other calls it again.
+		ch := make(chan backend.Event, concurrentSize)
+		sub.push = func(e backend.Event) { ch <- e }
+		for range 2 {
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case e := <-ch:
+						fn(e)
+					}
+				}
+			}()
+		}
 	default:
 		sub.push = eventq.Start(ctx, refQueueSize, fn).Push
 	}
