@@ -140,11 +140,11 @@ func cases() []testCase {
 		{name: "Events/NoneForFailed", check: checkEventsNoneForFailed, needs: capNotifier,
 			rule: "A write that fails publishes nothing: Create of a live key (ErrExists), Update and Rekey with a stale version (ErrConflict), Rekey to a taken key (ErrExists), Update, Touch and Rekey of a missing key (ErrNotFound); nor does a Delete that finds no live record."},
 		{name: "Events/Order", check: checkEventsOrder, needs: capNotifier,
-			rule: "The events of one key arrive in the order of its writes: 21 rounds of Create and Delete of one key, and a chain of 10 Rekeys, each key seeing the Rekey into it before the one out of it."},
+			rule: "The events of one key arrive in the order of its writes, an EventRekeyed being an event of both its keys: 21 rounds of Create and Delete of one key, and a chain of 10 Rekeys then a Delete, each key seeing the Rekey into it before the one out of it."},
 		{name: "Events/Expired", check: checkEventsExpired, needs: capNotifier, slow: true,
 			rule: "A record that passes its deadline ends with an EventExpired of its key (Owner the record's or empty) when the store removes it: by its cleanup within 10 seconds of the deadline while its key is read every 100 ms, or at the latest when a Create reuses the key, before that Create's EventCreated."},
 		{name: "Events/Slow", check: checkEventsSlow, needs: capNotifier, timeout: 90 * time.Second,
-			rule: "A write never waits for fn: 2500 Creates and Deletes of distinct keys by 8 writers all return while one subscriber's fn is blocked; a second subscriber meanwhile receives or is told of every event (delivered plus the Missed of its EventMissed equals the events written, Missed never 0), and so does the blocked one once released; no event is delivered twice, and no fn is called again while a call of it is still running."},
+			rule: "A write never waits for fn: 2500 Creates and Deletes of distinct keys by 8 writers all return while one subscriber's fn is blocked (none stalls for 10 s); a second subscriber meanwhile receives or is told of every event (delivered plus the Missed of its EventMissed equals the events written, or exceeds them where other keys' events were delivered too; Missed never 0), and so does the blocked one once released; no event is delivered twice, and no fn is called again while a call of it is still running."},
 		{name: "Events/Subscribe", check: checkEventsSubscribe, needs: capNotifier,
 			rule: "Subscribe returns once the subscription is established, so a write that begins after it returned is seen; with a context already done it returns an error matching ctx.Err() and never calls fn; once ctx is done fn is not called again but for one call already under way; fn is never called concurrently with itself."},
 
