@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -70,4 +71,53 @@ func Example() {
 	// cart: [book]
 	// alice's sessions: 1
 	// destroyed: 1 - not found now: true
+}
+
+// Every instance on the table hears of logins and logouts: here one
+// Backend subscribes (through its Manager) and another, as a second
+// instance would, creates and destroys a session.
+func ExampleBackend_Subscribe() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, pgtest.ExampleURL())
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
+	var ms [2]*session.Manager[cart]
+	for i := range ms {
+		b, err := postgresbackend.New(ctx, pool, postgresbackend.WithTable("example_events"))
+		if err != nil {
+			panic(err)
+		}
+		defer b.Close()
+		if ms[i], err = session.NewManager[cart](b); err != nil {
+			panic(err)
+		}
+	}
+	events := make(chan session.Event, 16)
+	// Subscribe returns once it listens: every later write is heard.
+	if err := ms[0].Subscribe(ctx, func(e session.Event) { events <- e }); err != nil {
+		panic(err)
+	}
+
+	s, err := ms[1].Create(ctx, "bob", cart{})
+	if err != nil {
+		panic(err)
+	}
+	if err := ms[1].Destroy(ctx, s.ID); err != nil {
+		panic(err)
+	}
+	for range 2 {
+		select {
+		case e := <-events:
+			fmt.Println(e.Kind, e.Owner, e.Handle == s.Handle())
+		case <-ctx.Done():
+			fmt.Println("no event")
+			return
+		}
+	}
+	// Output:
+	// created bob true
+	// destroyed bob true
 }
