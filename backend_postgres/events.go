@@ -80,8 +80,11 @@ func newChannel(t table, send bool) channel {
 // left out (the field is empty, the event's Owner ""); when even that is
 // too long (only with keys of more than about 2.9 KiB in a Rekey, or of
 // more than 5.8 KiB), only "<kind>:<at>" is sent, and the subscriber
-// receives an EventMissed counting one event. A write never fails for the
-// size of its event.
+// receives an EventMissed counting one event (PostgreSQL folds equal
+// payloads of one transaction into one, so several such events of one
+// cleanup or DeleteByOwner statement may arrive as one EventMissed; full
+// payloads differ by their key). A write never fails for the size of its
+// event.
 
 // notifyCount returns a scalar subquery that sends one notification for
 // each row of rows (a CTE or a subquery with an alias) and counts the rows.
