@@ -204,8 +204,12 @@ type FreshLoader interface {
 // An event is published if and only if its write was applied: a write that
 // fails (ErrExists, ErrConflict, ErrNotFound) publishes nothing, and a write
 // that returns ErrNotDurable was applied and publishes. Update and Touch
-// publish nothing. Delete publishes only if a live record was deleted;
-// DeleteByOwner publishes one EventDeleted per record it deleted.
+// publish nothing. Every record's life ends with exactly one event:
+// EventRekeyed when Rekey moved it, EventDeleted when Delete or
+// DeleteByOwner removed it live (one per record), and EventExpired when it
+// is removed past a deadline, by the store's own expiry or by any write
+// that meets it expired (a Delete, or a Create or Rekey reusing its key).
+// Delete of a missing key publishes nothing.
 type Notifier interface {
 	// Subscribe calls fn for each event until ctx is done. It returns once
 	// the subscription is established, so every write that begins after it
