@@ -497,6 +497,7 @@ ends after {{when .S.IdleDeadline}} without activity, and at {{when .S.AbsoluteD
       const note = document.getElementById("ended");
       note.firstElementChild.textContent = e.data;
       note.hidden = false;
+      for (const m of document.querySelectorAll(".msg:not(#ended)")) m.hidden = true; // "You are logged in", say
       for (const el of document.querySelectorAll("form button, form input")) el.disabled = true;
     });
     es.addEventListener("reload", () => { done = true; stop(); location.replace("/"); });

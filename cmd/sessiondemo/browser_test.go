@@ -128,6 +128,7 @@ type liveEnd struct {
 	AfterShownMs *int
 	Banner       string
 	Disabled     bool // the page's form buttons
+	OtherNotes   int  // notes other than the banner still shown ("You are logged in")
 	Reloaded     bool
 	H1           string
 }
@@ -185,6 +186,7 @@ func TestBrowserLiveLogout(t *testing.T) {
 			assert.Less(t, *c.end.Ms, int(liveBound.Milliseconds()), "log out %s", c.name)
 			assert.Equal(t, endedText+" Log in again", c.end.Banner, "log out %s", c.name)
 			assert.True(t, c.end.Disabled, "log out %s: the forms are disabled", c.name)
+			assert.Zero(t, c.end.OtherNotes, "log out %s: the banner is the only note", c.name)
 			assert.False(t, c.end.Reloaded, "log out %s: without a reload", c.name)
 			assert.Equal(t, "Hello, Ada", c.end.H1, "log out %s: the page stays as it was", c.name)
 		}

@@ -70,6 +70,7 @@ try {
       afterShownMs: shown && shownAt ? bannerAt - shownAt : null,
       banner: !shown ? '' : (await phone.textContent('#ended')).trim(),
       disabled: await phone.$$eval('form button', bs => bs.length > 0 && bs.every(b => b.disabled)),
+      otherNotes: await phone.$$eval('.msg:not(#ended)', ms => ms.filter(m => !m.hidden).length),
       reloaded: await phone.evaluate(() => window.__sessiondemoMark !== true),
       h1: await phone.textContent('h1'),
     };
