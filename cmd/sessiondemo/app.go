@@ -483,10 +483,11 @@ ends after {{when .S.IdleDeadline}} without activity, and at {{when .S.AbsoluteD
 {
   // The live logout: the server says "ended" when this session is ended
   // anywhere, "reload" when this browser has a newer session (a login in
-  // another tab), "devices" when the user's list of sessions changed. A hidden page closes its stream, so that background
-  // tabs hold none of the browser's few connections per host, and opens
-  // it again when shown; the server then tells at once what happened
-  // meanwhile. This page's own forms close it first.
+  // another tab), "devices" when the user's list of sessions changed. A
+  // hidden page closes its stream, so that background tabs hold none of
+  // the browser's few connections per host, and opens it again when
+  // shown; the server then tells at once what happened meanwhile. This
+  // page's own forms close it first.
   let es = null, done = false;
   const stop = () => { es?.close(); es = null; };
   const start = () => {
