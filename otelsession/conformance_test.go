@@ -33,11 +33,12 @@ func sdkOptions(tb testing.TB) []otelsession.Option {
 }
 
 // TestConformanceMemory: the wrapped memory backend keeps the contract,
-// with its OwnerIndex and Rekeyer.
+// with its OwnerIndex, Rekeyer and Notifier (a janitor that sweeps often,
+// for the expiry events).
 func TestConformanceMemory(t *testing.T) {
 	opts := sdkOptions(t)
 	conformance.Run(t, func(tb testing.TB) backend.Backend {
-		b := memorybackend.New()
+		b := memorybackend.New(memorybackend.WithJanitorInterval(50 * time.Millisecond))
 		tb.Cleanup(func() { b.Close() })
 		return otelsession.WrapBackend(b, opts...)
 	})
