@@ -50,10 +50,13 @@ const (
 // Cluster to a shard channel per slot (SPUBLISH), so an event costs one
 // shard, and Subscribe holds one connection per primary with a
 // subscription to each of that primary's slots. Ordering: the events of
-// one key arrive in the order of its writes, except on a Cluster for the
-// EventRekeyed of a Rekey, which travels on the old key's slot, and the
-// next events of the new key, which travel on the new key's: these are
-// ordered only by the time between the writes.
+// one key arrive in the order of its writes. On a Cluster the events of
+// one key can travel on two nodes' connections (a Rekey's EventRekeyed on
+// the old key's slot, the new key's next events on its own), so a Cluster
+// subscription holds every event for 5 ms and delivers those of different
+// connections by their At: the order holds when the two connections'
+// delivery differs by less than that, and At's clocks (the writing
+// instances') agree to better than the time between the writes.
 //
 // EventExpired comes from Redis's keyspace notifications (the expired
 // event of every primary). Subscribe turns them on where they are off,
@@ -150,6 +153,7 @@ const maxPending = eventq.DefaultSize
 // dedicated connection of every node it listens to.
 type subSet struct {
 	conns  []rueidis.DedicatedClient
+	merge  *merger       // on a Cluster: the merge of the nodes' events
 	fp     string        // the topology it was built for
 	broken chan struct{} // closed when a connection is lost or a slot moved
 	once   sync.Once
@@ -166,6 +170,9 @@ func (set *subSet) close() {
 	close(set.stop)
 	for _, c := range set.conns {
 		c.Close()
+	}
+	if set.merge != nil {
+		set.merge.close()
 	}
 }
 
@@ -249,6 +256,7 @@ func (s *subscription) establish(ctx context.Context) (*subSet, error) {
 	}
 	var err error
 	if b.cluster {
+		set.merge = newMerger(s.push)
 		err = s.subscribeCluster(ctx, set)
 	} else {
 		err = s.subscribeOne(ctx, set)
@@ -342,8 +350,13 @@ func (s *subscription) subscribeCluster(ctx context.Context, set *subSet) error 
 // listen sets the hooks of dc and sends the subscribe commands, which
 // return when Redis has confirmed them.
 func (s *subscription) listen(ctx context.Context, set *subSet, dc rueidis.DedicatedClient, cmds ...rueidis.Completed) error {
+	onMessage := s.onMessage
+	if set.merge != nil {
+		from := len(set.conns) - 1 // dc is the last one
+		onMessage = func(m rueidis.PubSubMessage) { s.onMessageFrom(set.merge, from, m) }
+	}
 	lost := dc.SetPubSubHooks(rueidis.PubSubHooks{
-		OnMessage: s.onMessage,
+		OnMessage: onMessage,
 		OnSubscription: func(ps rueidis.PubSubSubscription) {
 			// Redis unsubscribes a shard channel whose slot moved away.
 			if ps.Kind == "sunsubscribe" || ps.Kind == "unsubscribe" {
@@ -369,33 +382,137 @@ func (s *subscription) listen(ctx context.Context, set *subSet, dc rueidis.Dedic
 // onMessage turns a message into an event; it runs on the connection's
 // reading goroutine, so it only decodes and queues.
 func (s *subscription) onMessage(m rueidis.PubSubMessage) {
+	if p, ok := s.decode(m); ok {
+		s.push(p)
+	}
+}
+
+// onMessageFrom is onMessage on a Cluster: the event goes through the
+// merge of the nodes' connections.
+func (s *subscription) onMessageFrom(mg *merger, from int, m rueidis.PubSubMessage) {
+	if p, ok := s.decode(m); ok {
+		mg.add(from, p)
+	}
+}
+
+// decode turns a message into an event, or reports false for a message
+// that is none of this Backend's (counting those on its event channels).
+func (s *subscription) decode(m rueidis.PubSubMessage) (pendingEvent, bool) {
 	if strings.HasPrefix(m.Channel, "__keyevent@") {
-		s.expired(m.Message)
-		return
+		return s.expired(m.Message)
 	}
 	e, err := decodeEvent(m.Message)
 	if err != nil {
 		s.b.malformed.Add(1)
-		return
+		return pendingEvent{}, false
 	}
-	s.push(pendingEvent{e: e})
+	return pendingEvent{e: e}, true
 }
 
-// expired queues the EventExpired of a Redis key that expired, if it is a
-// session key of this Backend: its hash is the record's key, or a hash of
-// it, whose name key holds the key.
-func (s *subscription) expired(rk string) {
+// expired returns the EventExpired of a Redis key that expired, if it is
+// a session key of this Backend: its hash is the record's key, or a hash
+// of it, whose name key holds the key.
+func (s *subscription) expired(rk string) (pendingEvent, bool) {
 	rest, ok := strings.CutPrefix(rk, s.b.cfg.prefix+"s:{")
 	if !ok || len(rest) != hashLen+1 || rest[tagLen] != '}' {
-		return // not a session key of this prefix (an owner index, another prefix)
+		return pendingEvent{}, false // not a session key of this prefix (an owner index, another prefix)
 	}
 	h := rest[:tagLen] + rest[tagLen+1:]
 	e := backend.Event{Kind: backend.EventExpired, Key: h, At: time.Now()}
 	switch {
 	case isBase64URL(h):
-		s.push(pendingEvent{e: e})
+		return pendingEvent{e: e}, true
 	case hashed(h) && isBase64URL(h[1:]):
-		s.push(pendingEvent{e: e, name: s.b.nameKey(h)})
+		return pendingEvent{e: e, name: s.b.nameKey(h)}, true
+	}
+	return pendingEvent{}, false
+}
+
+// mergeWindow is how long a Cluster subscription holds an event before it
+// delivers it: the events of one key can travel on two nodes' connections
+// (a Rekey's event on the old key's slot, the key's next events on its
+// own), and within the window they are delivered by their time (At), not
+// by which connection's reader ran first. Events from one connection keep
+// their order.
+const mergeWindow = 5 * time.Millisecond
+
+// merger merges the events of a Cluster subscription's connections: each
+// connection's events wait in its own FIFO; the head with the earliest At
+// goes out once it has waited mergeWindow.
+type merger struct {
+	out func(pendingEvent)
+
+	mu     sync.Mutex
+	fifos  [][]mergeEntry
+	timer  *time.Timer
+	closed bool
+}
+
+type mergeEntry struct {
+	p       pendingEvent
+	arrived time.Time
+}
+
+func newMerger(out func(pendingEvent)) *merger {
+	m := &merger{out: out}
+	m.timer = time.AfterFunc(time.Hour, m.flush)
+	m.timer.Stop()
+	return m
+}
+
+// add queues p, received on connection from.
+func (m *merger) add(from int, p pendingEvent) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		m.out(p)
+		return
+	}
+	for len(m.fifos) <= from {
+		m.fifos = append(m.fifos, nil)
+	}
+	m.fifos[from] = append(m.fifos[from], mergeEntry{p: p, arrived: time.Now()})
+	m.releaseLocked(time.Now())
+}
+
+func (m *merger) flush() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.releaseLocked(time.Now())
+}
+
+// close delivers what waits, in order, and lets later events through at
+// once (the connections are being closed).
+func (m *merger) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.timer.Stop()
+	m.releaseLocked(time.Time{})
+}
+
+// releaseLocked delivers, earliest At first, the heads that have waited
+// the window at now (all of them if now is zero), and sets the timer for
+// the next.
+func (m *merger) releaseLocked(now time.Time) {
+	for {
+		best := -1
+		for i, f := range m.fifos {
+			if len(f) > 0 && (best < 0 || f[0].p.e.At.Before(m.fifos[best][0].p.e.At)) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		head := m.fifos[best][0]
+		if wait := head.arrived.Add(mergeWindow).Sub(now); !now.IsZero() && wait > 0 {
+			m.timer.Reset(wait)
+			return
+		}
+		m.fifos[best][0] = mergeEntry{}
+		m.fifos[best] = m.fifos[best][1:]
+		m.out(head.p)
 	}
 }
 

@@ -1,7 +1,9 @@
 package redisbackend
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/sessionkit/sessionkit/backend"
 )
@@ -52,5 +54,39 @@ func TestSlotTags(t *testing.T) {
 	// CRC16 (XMODEM) of "123456789" is 0x31C3 (the Redis Cluster spec).
 	if got := keySlot("123456789"); got != 0x31C3%clusterSlots {
 		t.Fatalf("keySlot(123456789) = %d", got)
+	}
+}
+
+// TestMerger: events of two connections come out by At within the
+// window, each connection's in its own order, and all of them at close.
+func TestMerger(t *testing.T) {
+	out := make(chan pendingEvent, 10)
+	m := newMerger(func(p pendingEvent) { out <- p })
+	at := func(us int64, key string) pendingEvent {
+		return pendingEvent{e: backend.Event{Kind: backend.EventCreated, Key: key, At: time.UnixMicro(us)}}
+	}
+	m.add(1, at(20, "b1"))
+	m.add(1, at(10, "b2")) // after b1 on its connection, whatever its At
+	m.add(0, at(15, "a1"))
+	var got []string
+	for range 3 {
+		select {
+		case p := <-out:
+			got = append(got, p.e.Key)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after %v, nothing more", got)
+		}
+	}
+	if want := []string{"a1", "b1", "b2"}; !slices.Equal(got, want) {
+		t.Fatalf("merged %v, want %v", got, want)
+	}
+	m.add(0, at(30, "a2"))
+	m.close()
+	if p := <-out; p.e.Key != "a2" {
+		t.Fatalf("close delivered %q", p.e.Key)
+	}
+	m.add(0, at(1, "late")) // after close: at once
+	if p := <-out; p.e.Key != "late" {
+		t.Fatalf("after close: %q", p.e.Key)
 	}
 }
