@@ -582,3 +582,46 @@ func testEventsFailover(t *testing.T, g *redistest.SentinelGroup, mk func(t *tes
 		t.Errorf("notify-keyspace-events on the new primary: %q", got)
 	}
 }
+
+// TestEventsSentinelSwitch: SENTINEL FAILOVER demotes the primary without
+// closing the subscription's connection (it stays open to what is now a
+// replica, which expires no keys); the subscription notices that the
+// client switched primaries, subscribes on the new one and delivers
+// EventMissed, then its writes and expiries.
+func TestEventsSentinelSwitch(t *testing.T) {
+	g := redistest.NewSentinel(t)
+	mk := func(t *testing.T) rueidis.Client {
+		return newClient(t, rueidis.ClientOption{
+			InitAddress: g.SentinelAddrs,
+			Sentinel:    rueidis.SentinelOption{MasterSet: g.MasterName},
+		})
+	}
+	ctx := ctxT(t, 2*time.Minute)
+	g.Replica.Do(t, "CONFIG", "SET", "notify-keyspace-events", "")
+	prefix := redisbackend.WithPrefix("ev" + uniq() + ":")
+	a := newBackend(t, mk(t), prefix)
+	b := newBackend(t, mk(t), prefix)
+	s := subscribe(t, ctx, b)
+	old := g.Master.Addr
+	g.Sentinel.Do(t, "SENTINEL", "FAILOVER", g.MasterName)
+	t.Logf("failover from %s to %s", old, g.WaitFailover(t, old))
+	s.await(t, "EventMissed after the switch", func(evs []backend.Event) bool {
+		return slices.ContainsFunc(evs, func(e backend.Event) bool { return e.Kind == backend.EventMissed && e.Missed == 0 })
+	})
+	rec := record(managerKey(), "", "p")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rec.IdleDeadline = time.Now().Add(time.Second)
+		_, err := a.Create(ctx, rec)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Create after the switch: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // rueidis follows +switch-master
+	}
+	expectKinds(t, "a record on the new primary", s.awaitKey(t, rec.Key, 2),
+		backend.Event{Kind: backend.EventCreated, Key: rec.Key},
+		backend.Event{Kind: backend.EventExpired, Key: rec.Key})
+}
