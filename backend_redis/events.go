@@ -272,8 +272,7 @@ func (s *subscription) establish(ctx context.Context) (*subSet, error) {
 // primary): the event channel and the expired events of the client's
 // database.
 func (s *subscription) subscribeOne(ctx context.Context, set *subSet) error {
-	dc, release := s.b.client.Dedicate()
-	_ = release // Close (in set.close) releases it too
+	dc, _ := s.b.client.Dedicate() // its Close, in set.close, releases it
 	set.conns = append(set.conns, dc)
 	chans := []string{s.b.cfg.prefix + "ev"}
 	if !s.b.cfg.noExpiryEvents {
@@ -330,8 +329,7 @@ func (s *subscription) subscribeCluster(ctx context.Context, set *subSet) error 
 		if !ok {
 			return fmt.Errorf("CLUSTER SLOTS names %s, which the client does not know (yet)", addr)
 		}
-		dc, release := node.Dedicate()
-		_ = release
+		dc, _ := node.Dedicate() // its Close, in set.close, releases it
 		set.conns = append(set.conns, dc)
 		cmds := make(rueidis.Commands, 0, len(slots)+1)
 		for _, sl := range slots {
