@@ -76,6 +76,10 @@
 // Events (Subscribe) travel on <prefix>ev (PUBLISH) off a Cluster, and on
 // a Cluster on <prefix>ev:{<tag>}, one shard channel per slot (SPUBLISH),
 // published by the script of the write in the slot of its session key.
+// A Cluster's Rekey publishes on both its keys' slots (an internal
+// pending message on the new key's, the EventRekeyed on the old key's),
+// by which a subscription delivers each key's events in write order
+// without comparing clocks (Backend.Subscribe has the details).
 // So every Create and Delete is a script, also for anonymous sessions,
 // which were a plain SET NX and DEL before: the round trips are the same,
 // the server's time per Create and Delete pair grows from about 2 to

@@ -13,10 +13,12 @@ import (
 // unambiguous whatever bytes keys and owners hold:
 //
 //	offset  size  field (integers big-endian)
-//	0       1     kind, a backend.EventKind
+//	0       1     kind, a backend.EventKind (Created, Rekeyed, Deleted),
+//	              or kindPending or kindAbort (reorder.go)
 //	1       8     at, unix microseconds by the writer's clock
 //	9       4+n   key: length n, then the bytes
-//	...     4+m   old key (EventRekeyed, else empty): length m, the bytes
+//	...     4+m   old key (EventRekeyed, kindPending, kindAbort, else
+//	              empty): length m, the bytes
 //	...     4+o   owner: length o, the bytes
 //
 // The key, old key and owner fields have the layout of the record's owner
@@ -57,7 +59,7 @@ func decodeEvent(msg string) (backend.Event, error) {
 	}
 	kind := backend.EventKind(msg[0])
 	switch kind {
-	case backend.EventCreated, backend.EventRekeyed, backend.EventDeleted:
+	case backend.EventCreated, backend.EventRekeyed, backend.EventDeleted, kindPending, kindAbort:
 	default:
 		return backend.Event{}, errBadEvent
 	}
@@ -77,7 +79,8 @@ func decodeEvent(msg string) (backend.Event, error) {
 		}
 		fields[i], rest = rest[4:4+n], rest[4+n:]
 	}
-	if rest != "" || fields[0] == "" || (kind == backend.EventRekeyed) != (fields[1] != "") {
+	twoKeys := kind == backend.EventRekeyed || kind == kindPending || kind == kindAbort
+	if rest != "" || fields[0] == "" || twoKeys != (fields[1] != "") {
 		return backend.Event{}, errBadEvent
 	}
 	return backend.Event{Kind: kind, Key: fields[0], OldKey: fields[1], Owner: fields[2], At: fromMicros(int64(at))}, nil

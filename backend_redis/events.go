@@ -49,14 +49,35 @@ const (
 // nothing. Off a Cluster the events go to one channel, <prefix>ev; on a
 // Cluster to a shard channel per slot (SPUBLISH), so an event costs one
 // shard, and Subscribe holds one connection per primary with a
-// subscription to each of that primary's slots. Ordering: the events of
-// one key arrive in the order of its writes. On a Cluster the events of
-// one key can travel on two nodes' connections (a Rekey's EventRekeyed on
-// the old key's slot, the new key's next events on its own), so a Cluster
-// subscription holds every event for 5 ms and delivers those of different
-// connections by their At: the order holds when the two connections'
-// delivery differs by less than that, and At's clocks (the writing
-// instances') agree to better than the time between the writes.
+// subscription to each of that primary's slots.
+//
+// Ordering: the events of one key arrive in the order of its writes, an
+// EventRekeyed being an event of both its keys. Off a Cluster every event
+// travels on one channel and Rekey is one script, so the order is Redis's.
+// On a Cluster a Rekey takes two steps on two slots (see Rekey), and its
+// EventRekeyed travels on the old key's channel while the new key's later
+// events travel on the new key's, over another node's connection. So the
+// first step also publishes, on the new key's channel, an internal
+// pending message, never delivered, which marks the EventRekeyed's place
+// among the new key's events; a failed second step's undo publishes an
+// abort message there. The subscription delivers an EventRekeyed once
+// both its message and the pending message have arrived and no earlier
+// event of either key waits, and holds each key's later events behind
+// it, in arrival order (a chain of Rekeys resolves one after the other);
+// events of keys that nothing holds pass at once. This needs no clock:
+// the pending message and every later event of the new key travel on one
+// connection, and the EventRekeyed was published before the second step
+// returned. Bounds: the oldest held message is let go, with the events
+// behind it, after 2 seconds (a pending message whose Rekey's connection
+// failed between the steps, which leaves the new record as an orphan
+// until its deadline; an EventRekeyed of a writer of an older version of
+// this package, which publishes no pending message and so delays its old
+// key's later events by that much) and when more than 4096 messages are
+// held; a message let go is remembered so that its late partner passes
+// at once. When the connections are re-established (below), what is held
+// is delivered after the EventMissed, and the holding starts afresh.
+// Subscribers of an older version count the pending and abort messages
+// as malformed (MalformedEvents).
 //
 // EventExpired comes from Redis's keyspace notifications (the expired
 // event of every primary). Subscribe turns them on where they are off,
@@ -109,11 +130,17 @@ func (b *Backend) Subscribe(ctx context.Context, fn func(backend.Event)) error {
 			fn(e)
 		}
 	})
+	if b.cluster {
+		s.reorder = newReorder(s.q.Push, s.q.Lost, reorderTimeout, reorderMax, time.Now)
+	}
 	set, err := s.establish(sctx)
 	if err != nil {
 		failed = true
 		close(ready)
 		cancel()
+		if s.reorder != nil {
+			s.reorder.close()
+		}
 		return err
 	}
 	close(ready)
@@ -129,9 +156,10 @@ func (b *Backend) MalformedEvents() int64 { return b.malformed.Load() }
 // subscription is one Subscribe: its queue, and the events waiting
 // behind the lookup of an expired record's key.
 type subscription struct {
-	b   *Backend
-	ctx context.Context
-	q   *eventq.Queue
+	b       *Backend
+	ctx     context.Context
+	q       *eventq.Queue
+	reorder *reorder // on a Cluster: puts a Rekey's two channels together
 
 	mu   sync.Mutex
 	fifo []pendingEvent // in arrival order, while busy
@@ -153,7 +181,6 @@ const maxPending = eventq.DefaultSize
 // dedicated connection of every node it listens to.
 type subSet struct {
 	conns  []rueidis.DedicatedClient
-	merge  *merger       // on a Cluster: the merge of the nodes' events
 	fp     string        // the topology it was built for
 	broken chan struct{} // closed when a connection is lost or a slot moved
 	once   sync.Once
@@ -171,15 +198,15 @@ func (set *subSet) close() {
 	for _, c := range set.conns {
 		c.Close()
 	}
-	if set.merge != nil {
-		set.merge.close()
-	}
 }
 
 // run watches the connections of set until ctx is done or the Backend is
 // closed, and replaces them when one is lost or the topology changes.
 func (s *subscription) run(ctx context.Context, cancel context.CancelFunc, set *subSet) {
 	defer cancel()
+	if s.reorder != nil {
+		defer s.reorder.close()
+	}
 	tick := time.NewTicker(topologyInterval)
 	defer tick.Stop()
 	for {
@@ -196,11 +223,18 @@ func (s *subscription) run(ctx context.Context, cancel context.CancelFunc, set *
 				continue
 			}
 		}
+		if s.reorder != nil {
+			s.reorder.hold() // until the EventMissed (resume)
+		}
 		set.close()
 		if set = s.reestablish(ctx); set == nil {
 			return
 		}
-		s.q.Lost()
+		if s.reorder != nil {
+			s.reorder.resume()
+		} else {
+			s.q.Lost()
+		}
 	}
 }
 
@@ -256,7 +290,6 @@ func (s *subscription) establish(ctx context.Context) (*subSet, error) {
 	}
 	var err error
 	if b.cluster {
-		set.merge = newMerger(s.push)
 		err = s.subscribeCluster(ctx, set)
 	} else {
 		err = s.subscribeOne(ctx, set)
@@ -348,13 +381,8 @@ func (s *subscription) subscribeCluster(ctx context.Context, set *subSet) error 
 // listen sets the hooks of dc and sends the subscribe commands, which
 // return when Redis has confirmed them.
 func (s *subscription) listen(ctx context.Context, set *subSet, dc rueidis.DedicatedClient, cmds ...rueidis.Completed) error {
-	onMessage := s.onMessage
-	if set.merge != nil {
-		from := len(set.conns) - 1 // dc is the last one
-		onMessage = func(m rueidis.PubSubMessage) { s.onMessageFrom(set.merge, from, m) }
-	}
 	lost := dc.SetPubSubHooks(rueidis.PubSubHooks{
-		OnMessage: onMessage,
+		OnMessage: s.onMessage,
 		OnSubscription: func(ps rueidis.PubSubSubscription) {
 			// Redis unsubscribes a shard channel whose slot moved away.
 			if ps.Kind == "sunsubscribe" || ps.Kind == "unsubscribe" {
@@ -382,14 +410,6 @@ func (s *subscription) listen(ctx context.Context, set *subSet, dc rueidis.Dedic
 func (s *subscription) onMessage(m rueidis.PubSubMessage) {
 	if p, ok := s.decode(m); ok {
 		s.push(p)
-	}
-}
-
-// onMessageFrom is onMessage on a Cluster: the event goes through the
-// merge of the nodes' connections.
-func (s *subscription) onMessageFrom(mg *merger, from int, m rueidis.PubSubMessage) {
-	if p, ok := s.decode(m); ok {
-		mg.add(from, p)
 	}
 }
 
@@ -426,101 +446,13 @@ func (s *subscription) expired(rk string) (pendingEvent, bool) {
 	return pendingEvent{}, false
 }
 
-// mergeWindow is how long a Cluster subscription holds an event before it
-// delivers it: the events of one key can travel on two nodes' connections
-// (a Rekey's event on the old key's slot, the key's next events on its
-// own), and within the window they are delivered by their time (At), not
-// by which connection's reader ran first. Events from one connection keep
-// their order.
-const mergeWindow = 5 * time.Millisecond
-
-// merger merges the events of a Cluster subscription's connections: each
-// connection's events wait in its own FIFO; the head with the earliest At
-// goes out once it has waited mergeWindow.
-type merger struct {
-	out func(pendingEvent)
-
-	mu     sync.Mutex
-	fifos  [][]mergeEntry
-	timer  *time.Timer
-	closed bool
-}
-
-type mergeEntry struct {
-	p       pendingEvent
-	arrived time.Time
-}
-
-func newMerger(out func(pendingEvent)) *merger {
-	m := &merger{out: out}
-	m.timer = time.AfterFunc(time.Hour, m.flush)
-	m.timer.Stop()
-	return m
-}
-
-// add queues p, received on connection from.
-func (m *merger) add(from int, p pendingEvent) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		m.out(p)
-		return
-	}
-	for len(m.fifos) <= from {
-		m.fifos = append(m.fifos, nil)
-	}
-	m.fifos[from] = append(m.fifos[from], mergeEntry{p: p, arrived: time.Now()})
-	m.releaseLocked(time.Now())
-}
-
-func (m *merger) flush() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.releaseLocked(time.Now())
-}
-
-// close delivers what waits, in order, and lets later events through at
-// once (the connections are being closed).
-func (m *merger) close() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.closed = true
-	m.timer.Stop()
-	m.releaseLocked(time.Time{})
-}
-
-// releaseLocked delivers, earliest At first, the heads that have waited
-// the window at now (all of them if now is zero), and sets the timer for
-// the next.
-func (m *merger) releaseLocked(now time.Time) {
-	for {
-		best := -1
-		for i, f := range m.fifos {
-			if len(f) > 0 && (best < 0 || f[0].p.e.At.Before(m.fifos[best][0].p.e.At)) {
-				best = i
-			}
-		}
-		if best < 0 {
-			return
-		}
-		head := m.fifos[best][0]
-		if wait := head.arrived.Add(mergeWindow).Sub(now); !now.IsZero() && wait > 0 {
-			m.timer.Reset(wait)
-			return
-		}
-		m.fifos[best][0] = mergeEntry{}
-		m.fifos[best] = m.fifos[best][1:]
-		m.out(head.p)
-	}
-}
-
 // push queues p, in arrival order: at once if nothing waits for a name
 // lookup, else behind the lookup.
 func (s *subscription) push(p pendingEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.busy && p.name == "" {
-		s.q.Push(p.e)
+		s.emit(p.e)
 		return
 	}
 	if len(s.fifo) >= maxPending {
@@ -531,6 +463,19 @@ func (s *subscription) push(p pendingEvent) {
 	if !s.busy {
 		s.busy = true
 		go s.resolve()
+	}
+}
+
+// emit passes on an event, with its key known, in arrival order: on a
+// Cluster through the reordering of Rekeys (reorder.go), else to the
+// queue, where the pending and abort messages have no place.
+func (s *subscription) emit(e backend.Event) {
+	switch {
+	case s.reorder != nil:
+		s.reorder.add(e)
+	case e.Kind == kindPending || e.Kind == kindAbort:
+	default:
+		s.q.Push(e)
 	}
 }
 
@@ -561,7 +506,7 @@ func (s *subscription) resolve() {
 		i := 0
 		for _, p := range batch {
 			if p.name == "" {
-				s.q.Push(p.e)
+				s.emit(p.e)
 				continue
 			}
 			key, err := res[i].ToString()
@@ -569,7 +514,7 @@ func (s *subscription) resolve() {
 			switch {
 			case err == nil && key != "":
 				p.e.Key = key
-				s.q.Push(p.e)
+				s.emit(p.e)
 			case rueidis.IsRedisNil(err):
 			default:
 				s.q.Lost()

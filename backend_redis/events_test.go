@@ -490,6 +490,7 @@ func TestEventsCluster(t *testing.T) {
 	}
 	testEvents(t, mk)
 	t.Run("Latency", func(t *testing.T) { testEventLatency(t, mk) })
+	t.Run("RekeyHolds", func(t *testing.T) { testEventsRekeyHolds(t, mk) })
 	t.Run("Reconnect", func(t *testing.T) {
 		// One node drops the subscription: EventMissed, then the events
 		// of every slot again.
@@ -509,6 +510,76 @@ func TestEventsCluster(t *testing.T) {
 			s.awaitKey(t, k, 1)
 		}
 	})
+}
+
+// testEventsRekeyHolds: on a Cluster, a Rekey's pending message holds the
+// new key's events only until its EventRekeyed or its abort message: the
+// events after a failed Rekey (an abort) and after a chain of Rekeys
+// arrive in order and well within the 2 s after which a subscription lets
+// go of a pending key whose Rekey never completes.
+func testEventsRekeyHolds(t *testing.T, mk func(t *testing.T) rueidis.Client) {
+	const prompt = time.Second // the bound lies at 2 s
+	ctx := ctxT(t, time.Minute)
+	prefix := redisbackend.WithPrefix("ev" + uniq() + ":")
+	a := newBackend(t, mk(t), prefix)
+	s := subscribe(t, ctx, newBackend(t, mk(t), prefix))
+	for i := range 5 {
+		rec, err := a.Create(ctx, record(fmt.Sprint("abort-", i, "-", uniq()), "", "p"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := rec
+		stale.Version = 9
+		target := fmt.Sprint("target-", i, "-", uniq())
+		if _, err := a.Rekey(ctx, stale, target); !errors.Is(err, backend.ErrConflict) {
+			t.Fatalf("Rekey with a stale version = %v", err)
+		}
+		start := time.Now()
+		if _, err := a.Create(ctx, record(target, "", "p")); err != nil {
+			t.Fatal(err)
+		}
+		expectKinds(t, "the target of a failed Rekey", s.awaitKey(t, target, 1),
+			backend.Event{Kind: backend.EventCreated, Key: target})
+		if d := time.Since(start); d > prompt {
+			t.Fatalf("the Create after a failed Rekey arrived after %v", d)
+		}
+	}
+	rec, err := a.Create(ctx, record("hop-"+uniq(), "o", "p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{rec.Key}
+	start := time.Now()
+	for range 10 {
+		if rec, err = a.Rekey(ctx, rec, "hop-"+uniq()); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, rec.Key)
+	}
+	if err := a.Delete(ctx, rec.Key); err != nil {
+		t.Fatal(err)
+	}
+	s.awaitKey(t, rec.Key, 2)
+	if d := time.Since(start); d > prompt {
+		t.Fatalf("a chain of 10 Rekeys and a Delete arrived after %v", d)
+	}
+	for i, k := range keys {
+		want := []backend.Event{{Kind: backend.EventCreated, Key: k, Owner: "o"}}
+		if i > 0 {
+			want[0] = backend.Event{Kind: backend.EventRekeyed, Key: k, OldKey: keys[i-1], Owner: "o"}
+		}
+		if i+1 < len(keys) {
+			want = append(want, backend.Event{Kind: backend.EventRekeyed, Key: keys[i+1], OldKey: k, Owner: "o"})
+		} else {
+			want = append(want, backend.Event{Kind: backend.EventDeleted, Key: k, Owner: "o"})
+		}
+		expectKinds(t, fmt.Sprint("hop ", i), s.of(k), want...)
+	}
+	// Two Creates per failed Rekey, then the chain's 12 events: no pending
+	// or abort message is delivered.
+	if evs := s.all(); len(evs) != 5*2+12 {
+		t.Errorf("%d events, want %d:%s", len(evs), 5*2+12, describeEvents(evs))
+	}
 }
 
 func TestEventsSentinel(t *testing.T) {

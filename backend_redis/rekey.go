@@ -25,7 +25,10 @@ import (
 // Between the steps both records are live (never neither), and the new
 // record is returned only after the old one is gone. If the connection
 // fails between the steps, the new record can stay behind until its
-// deadline, unknown to any caller.
+// deadline, unknown to any caller. The first step publishes an internal
+// pending message on the new key's channel, and the undo an abort
+// message, by which subscribers order the new key's events after the
+// EventRekeyed (see Subscribe).
 func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) (backend.Record, error) {
 	const op = "rekey"
 	if err := b.enter(ctx, op); err != nil {
@@ -58,7 +61,7 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 		}
 		defer c.release()
 		iwerr = c.werr
-		werr, err = b.rekeyTwoSteps(c.ctx, op, w, rkNew, hNew, newKey, val, rec.Version, t, &gNew, now, mode, ch, msg)
+		werr, err = b.rekeyTwoSteps(c.ctx, op, w, rec.Key, rkNew, hNew, newKey, val, rec.Version, t, &gNew, now, mode, ch, msg)
 	} else {
 		werr, err = b.rekeyOneScript(w, rec, rkNew, hNew, newKey, val, t, &gNew, now, mode, ch, msg)
 	}
@@ -97,15 +100,21 @@ func (b *Backend) rekeyOneScript(w *writeOp, rec backend.Record, rkNew, hNew, ne
 	return werr, b.scriptResult(w.ctx, w.op, res, gNew)
 }
 
-// rekeyTwoSteps is Rekey across slots: SET newKey NX, then delete the old
-// key if its version matches and publish the event (mode, ch, msg) in the
-// same script, else delete newKey again. It records on gNew what became
-// of the new key when the Rekey fails.
-func (b *Backend) rekeyTwoSteps(ctx context.Context, op string, w *writeOp, rkNew, hNew, newKey, val string, version uint64, t storedTimes, gNew *guardToken, now int64, mode, ch, msg string) (werr, err error) {
+// rekeyTwoSteps is Rekey across slots: SET newKey NX, publishing the
+// pending message on the new key's channel, then delete the old key if
+// its version matches and publish the event (mode, ch, msg) in the same
+// script, else delete newKey again and publish the abort message on its
+// channel (reorder.go). It records on gNew what became of the new key
+// when the Rekey fails.
+func (b *Backend) rekeyTwoSteps(ctx context.Context, op string, w *writeOp, oldKey, rkNew, hNew, newKey, val string, version uint64, t storedTimes, gNew *guardToken, now int64, mode, ch, msg string) (werr, err error) {
 	name, namePx := nameArgs(hNew, newKey, t.abs)
 	newKeys := b.withName(hNew, rkNew)
-	// No event yet: the Rekey is done when the old record is gone.
-	res, werr := b.run(ctx, true, createScript, newKeys, val, strconv.FormatInt(t.pxat(), 10), "", "", "", name, namePx)
+	// No event yet: the Rekey is done when the old record is gone. The
+	// pending message makes a subscriber hold the new key's later events
+	// until the EventRekeyed (or the abort message) has arrived.
+	modeNew, chNew := b.channel(hNew)
+	res, werr := b.run(ctx, true, createScript, newKeys, val, strconv.FormatInt(t.pxat(), 10),
+		modeNew, chNew, eventMsg(kindPending, now, newKey, oldKey, ""), name, namePx)
 	if code, err := res.AsInt64(); err != nil {
 		return nil, b.fail(ctx, op, res.Error())
 	} else if code == replyExists {
@@ -125,9 +134,7 @@ func (b *Backend) rekeyTwoSteps(ctx context.Context, op string, w *writeOp, rkNe
 		return cmp.Or(werr, werr2), nil
 	}
 	err = replyError(op, code)
-	undo, _ := b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
-		return c.B().Del().Key(newKeys...).Build()
-	})
+	undo, _ := b.run(ctx, true, undoRekeyScript, newKeys, modeNew, chNew, eventMsg(kindAbort, now, newKey, oldKey, ""))
 	if uerr := undo.Error(); uerr != nil {
 		return nil, fmt.Errorf("%w (and the new record stays until its deadline: %w)", err, uerr)
 	}

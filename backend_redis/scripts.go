@@ -135,8 +135,9 @@ return OK
 `)
 
 // createScript is every other Create (anonymous, or on a Cluster after the
-// owner index claim), and the first step of a Rekey on a Cluster (empty
-// mode: no event): SET NX and, only if it set, the name key and the EventCreated.
+// owner index claim), and the first step of a Rekey on a Cluster (whose
+// message is the pending message, reorder.go): SET NX and, only if it
+// set, the name key and the message.
 // KEYS: the session, and for a record stored under a hash its name key;
 // ARGV: the record, its PXAT, the publish mode, channel and message, the
 // name and its PXAT.
@@ -206,6 +207,18 @@ local expected, now, mode, ch, msg = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
 if bytes8(v, VERSION) ~= expected then return CONFLICT end
+redis.call('DEL', unpack(KEYS))
+publish(mode, ch, msg)
+return OK
+`)
+
+// undoRekeyScript undoes the first step of a Rekey on a Cluster when the
+// second failed: it deletes the new record (and its name key, KEYS[2] if
+// given) and publishes the abort message (ARGV: publish mode, channel of
+// the new key's slot, message), so that subscribers stop holding the new
+// key's events for the EventRekeyed (reorder.go).
+var undoRekeyScript = newScript(luaPrelude + `
+local mode, ch, msg = unpack(ARGV)
 redis.call('DEL', unpack(KEYS))
 publish(mode, ch, msg)
 return OK
