@@ -11,8 +11,13 @@
 #
 # Every module runs even when one fails; the exit status is non-zero if
 # any failed, and the last line names them.
+#
+# Each module is tested on its own, as its users build it: GOWORK=off, so
+# that the go.work at the root (which lets go run ./cmd/sessiondemo work
+# from here) never lends a module a dependency its own go.mod lacks.
 set -eu
 cd "$(dirname "$0")"
+export GOWORK=off
 
 # The root module first, then the others in lexical order.
 others=$(find . -mindepth 1 \( -name '.*' -o -name '_*' -o -name testdata -o -name vendor \) -prune \
