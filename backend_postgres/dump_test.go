@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	postgresbackend "github.com/sessionkit/sessionkit/backend_postgres"
-	"github.com/sessionkit/sessionkit/backend_postgres/internal/pgtest"
+	"github.com/sessionkit/sessionkit/backend_postgres/pgtest"
 	"github.com/sessionkit/sessionkit/session"
 )
 

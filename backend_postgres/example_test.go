@@ -10,7 +10,7 @@ import (
 
 	"github.com/sessionkit/sessionkit/backend"
 	postgresbackend "github.com/sessionkit/sessionkit/backend_postgres"
-	"github.com/sessionkit/sessionkit/backend_postgres/internal/pgtest"
+	"github.com/sessionkit/sessionkit/backend_postgres/pgtest"
 	"github.com/sessionkit/sessionkit/session"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/sessionkit/sessionkit/backend"
 	postgresbackend "github.com/sessionkit/sessionkit/backend_postgres"
-	"github.com/sessionkit/sessionkit/backend_postgres/internal/pgtest"
+	"github.com/sessionkit/sessionkit/backend_postgres/pgtest"
 )
 
 // taggedPool returns a pool of at most maxConns connections on dbURL whose

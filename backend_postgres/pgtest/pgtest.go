@@ -1,7 +1,10 @@
-// Package pgtest gives the tests of postgresbackend real PostgreSQL: a
-// fresh database on the machine's server for each test binary
-// ([Database], dropped by [Main]), and private servers that a test may
-// kill and restart ([StartServer]). Nothing is mocked.
+// Package pgtest gives tests real PostgreSQL: a fresh database on the
+// machine's server for each test binary ([Database], dropped by [Main]),
+// and private servers that a test may kill and restart ([StartServer]).
+// Nothing is mocked. It serves the tests of postgresbackend and of
+// programs built on it, such as the repository's cmd/sessiondemo, which is
+// why it is not internal; it is a test helper, not part of the backend's
+// API, and may change with any release.
 //
 // # The shared server
 //
