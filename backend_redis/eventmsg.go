@@ -13,8 +13,8 @@ import (
 // unambiguous whatever bytes keys and owners hold:
 //
 //	offset  size  field (integers big-endian)
-//	0       1     kind, a backend.EventKind (Created, Rekeyed, Deleted),
-//	              or kindPending or kindAbort (reorder.go)
+//	0       1     kind, a backend.EventKind (Created, Rekeyed, Deleted,
+//	              Expired), or kindPending or kindAbort (reorder.go)
 //	1       8     at, unix microseconds by the writer's clock
 //	9       4+n   key: length n, then the bytes
 //	...     4+m   old key (EventRekeyed, kindPending, kindAbort, else
@@ -59,7 +59,7 @@ func decodeEvent(msg string) (backend.Event, error) {
 	}
 	kind := backend.EventKind(msg[0])
 	switch kind {
-	case backend.EventCreated, backend.EventRekeyed, backend.EventDeleted, kindPending, kindAbort:
+	case backend.EventCreated, backend.EventRekeyed, backend.EventDeleted, backend.EventExpired, kindPending, kindAbort:
 	default:
 		return backend.Event{}, errBadEvent
 	}

@@ -96,7 +96,12 @@ const (
 // (keys.go) until a minute after the absolute deadline, which Subscribe
 // reads (one GET, off the connection's reading goroutine, with the events
 // that arrive meanwhile queued behind it in order). Such a record that
-// expires after its name key is gone is not reported.
+// expires after its name key is gone is not reported. A record past a
+// deadline by the application's clock that Redis still keeps (its clock
+// lagging) ends instead with the EventExpired of the write that removes
+// or replaces it (Delete, DeleteByOwner, Create or Rekey onto its key),
+// published by the write's script before its own event, with the
+// record's Owner and the write's At.
 //
 // The Redis user needs the channels: &<prefix>ev* for the writes (New
 // checks it) and, for Subscribe, __keyevent@<db>__:expired too unless

@@ -33,7 +33,7 @@ func FuzzDecodeEvent(f *testing.F) {
 func TestEventMsgRoundTrip(t *testing.T) {
 	for _, s := range []string{"", "a", "\x00", "|", "\xff\xfe", string(make([]byte, 5000))} {
 		key := "k" + s
-		for _, kind := range []backend.EventKind{backend.EventCreated, backend.EventRekeyed, backend.EventDeleted, kindPending, kindAbort} {
+		for _, kind := range []backend.EventKind{backend.EventCreated, backend.EventRekeyed, backend.EventDeleted, backend.EventExpired, kindPending, kindAbort} {
 			old := ""
 			if kind == backend.EventRekeyed || kind == kindPending || kind == kindAbort {
 				old = "o" + s

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -425,4 +426,144 @@ func TestLazyCtx(t *testing.T) {
 		t.Error("release of an unused context made a timer")
 	}
 	wait(unused, context.Canceled)
+}
+
+// TestExpiredByWrite: a record past a deadline by the application's clock
+// that Redis still keeps (its clock lagging: planted here with a Redis
+// expiry an hour away) ends with an EventExpired, with its owner, when a
+// write removes or replaces it: Delete, DeleteByOwner's script, Create of
+// its key (then EventCreated), Rekey onto its key (then EventRekeyed); on
+// one server and on a Cluster (Rekey's two steps).
+func TestExpiredByWrite(t *testing.T) {
+	srv := redistest.Standalone(t)
+	cl := redistest.NewCluster(t)
+	clusterClient, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: cl.Addrs[:1], ConnWriteTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(clusterClient.Close)
+	for name, client := range map[string]rueidis.Client{"Standalone": newTestClient(t, srv.Addr), "Cluster": clusterClient} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			b, err := New(client, WithPrefix("xw"+name+":"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			var mu sync.Mutex
+			var evs []backend.Event
+			wake := make(chan struct{}, 1)
+			if err := b.Subscribe(ctx, func(e backend.Event) {
+				mu.Lock()
+				evs = append(evs, e)
+				mu.Unlock()
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			// await returns the events of key (as Key or OldKey) once there
+			// are n.
+			await := func(key string, n int) []backend.Event {
+				t.Helper()
+				timer := time.NewTimer(10 * time.Second)
+				defer timer.Stop()
+				for {
+					mu.Lock()
+					var of []backend.Event
+					for _, e := range evs {
+						if e.Key == key || e.OldKey == key {
+							of = append(of, e)
+						}
+					}
+					mu.Unlock()
+					if len(of) >= n {
+						return of
+					}
+					select {
+					case <-wake:
+					case <-timer.C:
+						t.Fatalf("events of %q: %+v, want %d", key, of, n)
+					}
+				}
+			}
+			expect := func(what string, got []backend.Event, want ...backend.Event) {
+				t.Helper()
+				ok := len(got) == len(want)
+				for i := 0; ok && i < len(got); i++ {
+					ok = got[i].Kind == want[i].Kind && got[i].Key == want[i].Key && got[i].OldKey == want[i].OldKey && got[i].Owner == want[i].Owner
+				}
+				if !ok {
+					t.Fatalf("%s: events %+v, want %+v", what, got, want)
+				}
+			}
+			// plant stores a record of key and owner whose idle deadline
+			// passed a second ago, with a Redis expiry an hour away.
+			plant := func(key, owner string) string {
+				t.Helper()
+				now := time.Now()
+				var kb keyBuf
+				rk, h := b.sessionKey(&kb, key)
+				val, err := encodeRecord(1, micros(now.Add(-time.Hour)), micros(now.Add(-time.Second)), micros(now.Add(time.Hour)), owner, key, []byte("p"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := client.Do(ctx, client.B().Set().Key(rk).Value(val).Px(time.Hour).Build()).Error(); err != nil {
+					t.Fatal(err)
+				}
+				return h
+			}
+
+			plant("deleted", "o1")
+			if err := b.Delete(ctx, "deleted"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Create(ctx, testRecord("deleted", "marker", "p")); err != nil {
+				t.Fatal(err)
+			}
+			expect("Delete of an expired record, then Create", await("deleted", 2),
+				backend.Event{Kind: backend.EventExpired, Key: "deleted", Owner: "o1"},
+				backend.Event{Kind: backend.EventCreated, Key: "deleted", Owner: "marker"})
+
+			for _, owner := range []string{"", "o2"} { // Create's two scripts
+				key := "created" + owner
+				plant(key, "old")
+				if _, err := b.Create(ctx, testRecord(key, owner, "p")); err != nil {
+					t.Fatalf("Create over an expired record: %v", err)
+				}
+				expect("Create over an expired record", await(key, 2),
+					backend.Event{Kind: backend.EventExpired, Key: key, Owner: "old"},
+					backend.Event{Kind: backend.EventCreated, Key: key, Owner: owner})
+			}
+
+			plant("target", "o3")
+			rec, err := b.Create(ctx, testRecord("source", "o4", "p"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Rekey(ctx, rec, "target"); err != nil {
+				t.Fatalf("Rekey onto an expired record: %v", err)
+			}
+			expect("Rekey onto an expired record", await("target", 2),
+				backend.Event{Kind: backend.EventExpired, Key: "target", Owner: "o3"},
+				backend.Event{Kind: backend.EventRekeyed, Key: "target", OldKey: "source", Owner: "o4"})
+
+			// DeleteByOwner read the record live, and it passed its
+			// deadline before the script ran: the script's part.
+			h := plant("owned", "o5")
+			n, _, _, err := b.deleteOwned(ctx, "delete by owner", "o5", []backend.Record{{Key: "owned", Owner: "o5"}}, []indexEntry{{h: h, gen: "0"}}, false)
+			if err != nil || n != 0 {
+				t.Fatalf("deleteOwned of an expired record = %d, %v; want 0 live records deleted", n, err)
+			}
+			if _, err := b.Create(ctx, testRecord("owned", "marker", "p")); err != nil {
+				t.Fatal(err)
+			}
+			expect("DeleteByOwner's script on an expired record, then Create", await("owned", 2),
+				backend.Event{Kind: backend.EventExpired, Key: "owned", Owner: "o5"},
+				backend.Event{Kind: backend.EventCreated, Key: "owned", Owner: "marker"})
+		})
+	}
 }

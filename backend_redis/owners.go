@@ -293,7 +293,9 @@ func (b *Backend) ListByOwner(ctx context.Context, owner string) ([]backend.Reco
 
 // DeleteByOwner deletes every live record whose Owner is owner and reports
 // how many it deleted. Each deletion is a script that checks the owner, so
-// a session whose owner changes concurrently is left alone.
+// a session whose owner changes concurrently is left alone; one that
+// passes a deadline before its script runs is deleted too, with an
+// EventExpired, and not counted.
 //
 // It repeats until the owner has nothing left: a round takes a snapshot of
 // the index, reads the sessions and deletes the live ones; it ends after a
@@ -387,11 +389,12 @@ func (b *Backend) deleteOwned(ctx context.Context, op, owner string, recs []back
 	}()
 	args := make([][]string, len(recs))
 	at := nowUS()
+	now := strconv.FormatInt(at, 10)
 	for i, e := range es {
 		keys[i] = b.withName(e.h, b.sessionKeyOf(e.h))
 		guards[i] = b.token(e.h)
 		mode, ch := b.channel(e.h)
-		args[i] = []string{field, mode, ch, eventMsg(backend.EventDeleted, at, recs[i].Key, "", owner)}
+		args[i] = []string{field, now, mode, ch, eventMsg(backend.EventDeleted, at, recs[i].Key, "", owner)}
 	}
 	results := make([]rueidis.RedisResult, len(keys))
 	if b.cfg.waitN > 0 {

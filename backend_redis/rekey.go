@@ -113,7 +113,7 @@ func (b *Backend) rekeyTwoSteps(ctx context.Context, op string, w *writeOp, oldK
 	// pending message makes a subscriber hold the new key's later events
 	// until the EventRekeyed (or the abort message) has arrived.
 	modeNew, chNew := b.channel(hNew)
-	res, werr := b.run(ctx, true, createScript, newKeys, val, strconv.FormatInt(t.pxat(), 10),
+	res, werr := b.run(ctx, true, createScript, newKeys, val, strconv.FormatInt(t.pxat(), 10), strconv.FormatInt(now, 10),
 		modeNew, chNew, eventMsg(kindPending, now, newKey, oldKey, ""), name, namePx)
 	if code, err := res.AsInt64(); err != nil {
 		return nil, b.fail(ctx, op, res.Error())

@@ -26,7 +26,11 @@ import (
 // microseconds, and treat a record at or past one of its deadlines by that
 // clock as not found, as Load does: Redis expires keys by its own clock,
 // which may lag the application's, and a write must not bring back a
-// session that Load already calls expired.
+// session that Load already calls expired. A script that removes or
+// replaces such a record (Delete, DeleteByOwner's, Create and Rekey onto
+// its key) publishes its EventExpired, with the record's owner, before
+// its own event: Redis, which then no longer has the key, never reports
+// its expiry.
 
 // Script replies. Success is replyOK, or an array whose first element is
 // replyOK; a record with a bad header is an error reply starting with
@@ -44,7 +48,8 @@ const (
 // layout, both written from the Go constants, and the helpers.
 var luaPrelude = fmt.Sprintf(`
 local NOT_FOUND, OK, CONFLICT, NEED_CLAIM, EXISTS, OTHER = %d, %d, %d, %d, %d, %d
-`, replyNotFound, replyOK, replyConflict, replyNeedClaim, replyExists, replyOther) + luaRecord + `
+local EXPIRED = string.char(%d)
+`, replyNotFound, replyOK, replyConflict, replyNeedClaim, replyExists, replyOther, backend.EventExpired) + luaRecord + `
 -- at is the big-endian integer of 8 bytes at offset i of s (exact: the
 -- times stay below 2^53).
 local function at(s, i) return (struct.unpack('>I8', s, i)) end
@@ -68,14 +73,37 @@ end
 -- ownerOf is the owner field of record v as stored: its length, then the
 -- bytes.
 local function ownerOf(v) return string.sub(v, OWNER, OWNER + 3 + struct.unpack('>I4', v, OWNER)) end
+-- isLive reports whether record v is before both its deadlines at now.
+local function isLive(v, now)
+  now = tonumber(now)
+  return at(v, IDLE) > now and at(v, ABS) > now
+end
+-- expiredMsg is the EventExpired message of record v, which a write met
+-- past a deadline: the time and key of msg, the message (or message
+-- head) that the write publishes for the same key (eventmsg.go), and the
+-- owner of v.
+local function expiredMsg(msg, v)
+  local n = struct.unpack('>I4', msg, 10)
+  return EXPIRED .. string.sub(msg, 2, 13 + n) .. struct.pack('>I4', 0) .. ownerOf(v)
+end
+-- free reports whether a record may be written at key: there is none, or
+-- a record of this package past a deadline at now, whose EventExpired it
+-- then publishes (mode, ch; msg as for expiredMsg). A live record, one it
+-- cannot read or a value of another type takes the key.
+local function free(key, now, mode, ch, msg)
+  local v = redis.pcall('GET', key)
+  if not v then return true end
+  if type(v) ~= 'string' or not readable(v) or isLive(v, now) then return false end
+  publish(mode, ch, expiredMsg(msg, v))
+  return true
+end
 -- live returns the record at key if it is live at now, else nil and the
 -- reply for a missing, expired or unreadable record.
 local function live(key, now)
   local v = redis.call('GET', key)
   if not v then return nil, NOT_FOUND end
   if not readable(v) then return nil, redis.error_reply('SKCORRUPT bad record header') end
-  now = tonumber(now)
-  if at(v, IDLE) <= now or at(v, ABS) <= now then return nil, NOT_FOUND end
+  if not isLive(v, now) then return nil, NOT_FOUND end
   return v
 end
 `
@@ -120,14 +148,17 @@ func updateArgs(expected uint64, val string, px int64, owner string, abs int64, 
 func indexScore(abs int64) string { return strconv.FormatInt(abs/1000+1, 10) }
 
 // createOwnedScript is Create of a session with an owner on a server that
-// also holds the owner's index (not a Cluster): SET NX, the index entry,
-// the name key and the EventCreated in one script. KEYS: the session, the
-// index, its claims, and for a record stored under a hash its name key;
-// ARGV: the record, its PXAT, the session hash, the index score, the
-// publish mode, channel and message, the name and its PXAT (nameArgs).
+// also holds the owner's index (not a Cluster): the SET if the key is
+// free (free: a record past a deadline at now is replaced, with its
+// EventExpired first), the index entry, the name key and the
+// EventCreated in one script. KEYS: the session, the index, its claims,
+// and for a record stored under a hash its name key; ARGV: the record,
+// its PXAT, now, the session hash, the index score, the publish mode,
+// channel and message, the name and its PXAT (nameArgs).
 var createOwnedScript = newScript(luaPrelude + luaIndex + `
-local record, pxat, h, score, mode, ch, msg, name, namePx = unpack(ARGV)
-if not redis.call('SET', KEYS[1], record, 'NX', 'PXAT', pxat) then return EXISTS end
+local record, pxat, now, h, score, mode, ch, msg, name, namePx = unpack(ARGV)
+if not free(KEYS[1], now, mode, ch, msg) then return EXISTS end
+redis.call('SET', KEYS[1], record, 'PXAT', pxat)
 addEntry(KEYS[2], KEYS[3], h, score)
 setName(KEYS[4], name, namePx)
 publish(mode, ch, msg)
@@ -136,34 +167,37 @@ return OK
 
 // createScript is every other Create (anonymous, or on a Cluster after the
 // owner index claim), and the first step of a Rekey on a Cluster (whose
-// message is the pending message, reorder.go): SET NX and, only if it
-// set, the name key and the message.
-// KEYS: the session, and for a record stored under a hash its name key;
-// ARGV: the record, its PXAT, the publish mode, channel and message, the
-// name and its PXAT.
+// message is the pending message, reorder.go): the SET if the key is free
+// (free: a record past a deadline at now is replaced, with its
+// EventExpired first) and then the name key and the message. KEYS: the
+// session, and for a record stored under a hash its name key; ARGV: the
+// record, its PXAT, now, the publish mode, channel and message, the name
+// and its PXAT.
 var createScript = newScript(luaPrelude + `
-local record, pxat, mode, ch, msg, name, namePx = unpack(ARGV)
-if not redis.call('SET', KEYS[1], record, 'NX', 'PXAT', pxat) then return EXISTS end
+local record, pxat, now, mode, ch, msg, name, namePx = unpack(ARGV)
+if not free(KEYS[1], now, mode, ch, msg) then return EXISTS end
+redis.call('SET', KEYS[1], record, 'PXAT', pxat)
 setName(KEYS[2], name, namePx)
 publish(mode, ch, msg)
 return OK
 `)
 
 // deleteScript is Delete: it deletes the key whatever it holds (a value
-// of another type too), with its name key, and publishes the EventDeleted
-// only for a live record of this package, appending the record's owner
-// field to the message head ARGV[4]. KEYS: the session, and for a record
-// stored under a hash its name key (kept if there is no record: an expiry
-// may still need it); ARGV: now, the publish mode, channel and message
-// head.
+// of another type too), with its name key, and publishes for a record of
+// this package the EventDeleted if it is live, appending the record's
+// owner field to the message head ARGV[4], and its EventExpired if it is
+// past a deadline at now (Redis's clock lagging the application's, which
+// would remove it later by its own). KEYS: the session, and for a record
+// stored under a hash its name key (kept if there is no record: an
+// expiry may still need it); ARGV: now, the publish mode, channel and
+// message head.
 var deleteScript = newScript(luaPrelude + `
 local now, mode, ch, head = unpack(ARGV)
 local v = redis.pcall('GET', KEYS[1])
 if not v then return NOT_FOUND end
 redis.call('DEL', unpack(KEYS))
 if type(v) == 'string' and readable(v) then
-  now = tonumber(now)
-  if at(v, IDLE) > now and at(v, ABS) > now then publish(mode, ch, head .. ownerOf(v)) end
+  if isLive(v, now) then publish(mode, ch, head .. ownerOf(v)) else publish(mode, ch, expiredMsg(head, v)) end
 end
 return OK
 `)
@@ -184,15 +218,20 @@ return {bytes8(v, VERSION), bytes8(v, CREATED)}
 
 // deleteOwnedScript deletes a session (and its name key, KEYS[2] if
 // given) only if it still belongs to the owner whose field is ARGV[1],
-// and then publishes the EventDeleted (ARGV[2..4]: publish mode, channel,
-// message): OK deleted, NOT_FOUND gone, OTHER another owner (or a record
-// it cannot read).
+// and then publishes the EventDeleted (ARGV[3..5]: publish mode, channel,
+// message), or the EventExpired of a record past a deadline at now
+// (ARGV[2]): OK deleted, NOT_FOUND gone (or deleted past a deadline),
+// OTHER another owner (or a record it cannot read).
 var deleteOwnedScript = newScript(luaPrelude + `
-local field, mode, ch, msg = unpack(ARGV)
+local field, now, mode, ch, msg = unpack(ARGV)
 local v = redis.call('GET', KEYS[1])
 if not v then return NOT_FOUND end
 if not readable(v) or not hasOwner(v, field) then return OTHER end
 redis.call('DEL', unpack(KEYS))
+if not isLive(v, now) then
+  publish(mode, ch, expiredMsg(msg, v))
+  return NOT_FOUND
+end
 publish(mode, ch, msg)
 return OK
 `)
@@ -232,13 +271,15 @@ return OK
 // it is (name not ”); ARGV: the expected version of the old, the new
 // record, its PXAT, now, the new session's hash and index score, the
 // publish mode, channel and message of the EventRekeyed, indexed,
-// oldNamed, and the new session's name and its PXAT.
+// oldNamed, and the new session's name and its PXAT. The new key must be
+// free (free: a record past a deadline at now is replaced, with its
+// EventExpired first).
 var rekeyScript = newScript(luaPrelude + luaIndex + `
 local expected, record, pxat, now, h, score, mode, ch, msg, indexed, oldNamed, name, namePx = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
 if bytes8(v, VERSION) ~= expected then return CONFLICT end
-if redis.call('EXISTS', KEYS[2]) == 1 then return EXISTS end
+if not free(KEYS[2], now, mode, ch, msg) then return EXISTS end
 redis.call('SET', KEYS[2], record, 'PXAT', pxat)
 redis.call('DEL', KEYS[1])
 local i = 3

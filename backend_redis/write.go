@@ -88,9 +88,12 @@ func stored(rec backend.Record, version uint64, t storedTimes) backend.Record {
 // Create stores rec under rec.Key with version 1 if no live record has the
 // key, with a Redis expiry at the earlier of its deadlines. It returns what
 // was stored (times at microsecond precision), or an error matching
-// backend.ErrExists if the key is taken. With WithWaitReplicas it may
-// return the stored record together with an error matching
-// ErrNotReplicated (and backend.ErrNotDurable).
+// backend.ErrExists if the key is taken. A record past a deadline by the
+// application's clock that Redis still keeps (its clock lagging) does not
+// take the key: Create replaces it and publishes its EventExpired before
+// the EventCreated. With WithWaitReplicas it may return the stored record
+// together with an error matching ErrNotReplicated (and
+// backend.ErrNotDurable).
 func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Record, error) {
 	const op = "create"
 	if err := b.enter(ctx, op); err != nil {
@@ -106,15 +109,16 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 	w := b.beginWrite(ctx, op, rec.Key)
 	defer w.done()
 	mode, ch := b.channel(w.h)
-	msg := eventMsg(backend.EventCreated, nowUS(), rec.Key, "", rec.Owner)
-	px := strconv.FormatInt(t.pxat(), 10)
+	now := nowUS()
+	msg := eventMsg(backend.EventCreated, now, rec.Key, "", rec.Owner)
+	px, nowArg := strconv.FormatInt(t.pxat(), 10), strconv.FormatInt(now, 10)
 	name, namePx := nameArgs(w.h, rec.Key, t.abs)
 	var res rueidis.RedisResult
 	var werr, iwerr error
 	if rec.Owner != "" && !b.cluster {
 		// The session and its owner's index on one server: one script.
 		res, werr = b.run(w.ctx, true, createOwnedScript, b.withName(w.h, append([]string{w.rk}, b.ownerIndex(rec.Owner).keys...)...),
-			val, px, w.h, indexScore(t.abs), mode, ch, msg, name, namePx)
+			val, px, nowArg, w.h, indexScore(t.abs), mode, ch, msg, name, namePx)
 	} else {
 		c, err := b.ownerIndex(rec.Owner).claim(w.ctx, op, w.h, t.abs)
 		if err != nil {
@@ -122,7 +126,7 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 		}
 		defer c.release()
 		iwerr = c.werr
-		res, werr = b.run(c.ctx, true, createScript, b.withName(w.h, w.rk), val, px, mode, ch, msg, name, namePx)
+		res, werr = b.run(c.ctx, true, createScript, b.withName(w.h, w.rk), val, px, nowArg, mode, ch, msg, name, namePx)
 	}
 	if code, err := res.AsInt64(); err != nil {
 		return backend.Record{}, w.fail(res.Error())
@@ -253,7 +257,9 @@ func (b *Backend) Touch(ctx context.Context, key string, idleDeadline time.Time)
 
 // Delete removes the record under key; its owner index entry is pruned by
 // the owner's next ListByOwner or DeleteByOwner. Deleting a missing key is
-// not an error. With WithWaitReplicas it returns an error matching
+// not an error. It publishes EventDeleted for a live record, and
+// EventExpired for one past a deadline by the application's clock that
+// Redis still kept. With WithWaitReplicas it returns an error matching
 // ErrNotReplicated (and backend.ErrNotDurable) if the deletion may be lost
 // in a failover.
 func (b *Backend) Delete(ctx context.Context, key string) error {
