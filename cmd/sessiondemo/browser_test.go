@@ -211,6 +211,7 @@ func TestBrowserLiveLogout(t *testing.T) {
 		srv := redistest.Standalone(t)
 		check(t, startDemo(t, srv.Addr))
 	})
+	t.Run("PostgreSQL", func(t *testing.T) { check(t, startDemoPostgres(t)) })
 	t.Run("ControlWithoutEvents", func(t *testing.T) {
 		// Both instances open the page's stream, but their hubs are not
 		// subscribed to the store.

@@ -26,6 +26,12 @@
 //	                redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002
 //	                (rueidis.ParseURL); each instance gets its own client and
 //	                client-side cache, as separate processes would
+//	-postgres URL   store sessions in PostgreSQL instead of memory, e.g.
+//	                postgres://user:password@127.0.0.1:5432/app or
+//	                "host=/var/run/postgresql dbname=app" (pgxpool.ParseConfig);
+//	                each instance gets its own pool and Backend on the table
+//	                sessionkit_sessions, created if missing, and the live
+//	                logout travels between them by pg_notify; not with -redis
 //	-walkthrough    print a walkthrough of the session lifecycle over the
 //	                in-memory backend and exit
 //
@@ -47,6 +53,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	postgresbackend "github.com/sessionkit/sessionkit/backend_postgres"
 )
 
 // Default listen addresses of the two instances.
@@ -60,6 +68,7 @@ func main() {
 	addr1 := flag.String("addr1", defaultAddr1, "listen address of instance A")
 	addr2 := flag.String("addr2", defaultAddr2, "listen address of instance B")
 	redisURL := flag.String("redis", "", "store sessions in Redis at this address instead of in memory: host:port, or a URL (redis://host:port; ?master_set= for Sentinel, ?addr= for more Cluster nodes)")
+	postgresURL := flag.String("postgres", "", "store sessions in PostgreSQL instead of in memory: a URL (postgres://user:password@host:5432/database) or key=value settings (host=... dbname=...), as pgxpool.ParseConfig takes; the table "+postgresbackend.DefaultTable+" is created if missing; not with -redis")
 	flag.Parse()
 	if *walk {
 		if err := walkthrough(context.Background(), os.Stdout); err != nil {
@@ -72,15 +81,16 @@ func main() {
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	cfg := config{
-		Addrs:    []string{*addr1, *addr2},
-		AnyPort:  []bool{!set["addr1"], !set["addr2"]},
-		RedisURL: normalizeRedisURL(*redisURL),
-		Log:      os.Stderr,
+		Addrs:       []string{*addr1, *addr2},
+		AnyPort:     []bool{!set["addr1"], !set["addr2"]},
+		RedisURL:    normalizeRedisURL(*redisURL),
+		PostgresURL: *postgresURL,
+		Log:         os.Stderr,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, cfg, func(urls []string) {
-		fmt.Printf("sessiondemo: sessions in %s\n", storeName(cfg.RedisURL))
+		fmt.Printf("sessiondemo: sessions in %s\n", storeName(cfg))
 		for i, u := range urls {
 			fmt.Printf("  instance %s: %s\n", instanceName(i), u)
 		}

@@ -18,14 +18,32 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	postgresbackend "github.com/sessionkit/sessionkit/backend_postgres"
+	"github.com/sessionkit/sessionkit/backend_postgres/pgtest"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 )
+
+// TestMain creates the test binary's PostgreSQL database (pgtest), which
+// the -postgres tests share, and drops it at the end.
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // startDemo runs the demo's two instances on free loopback ports until
 // the test ends and returns their URLs.
 func startDemo(t *testing.T, redisURL string) []string {
 	t.Helper()
 	return startDemoConfig(t, config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, RedisURL: redisURL})
+}
+
+// startDemoPostgres runs the demo's two instances on the test binary's
+// PostgreSQL database, as -postgres does, and returns their URLs. It drops
+// the demo's table first, so that the test starts from no sessions and
+// the demo creates the table.
+func startDemoPostgres(t *testing.T) []string {
+	t.Helper()
+	dbURL := pgtest.Database(t)
+	_, err := pgtest.Pool(t, dbURL, 1).Exec(t.Context(), "DROP TABLE IF EXISTS "+postgresbackend.DefaultTable)
+	require.NoError(t, err)
+	return startDemoConfig(t, config{Addrs: []string{"127.0.0.1:0", "127.0.0.1:0"}, PostgresURL: dbURL})
 }
 
 // startDemoConfig runs the demo with cfg until the test ends and returns
@@ -84,6 +102,12 @@ func TestTwoInstancesRedisSentinel(t *testing.T) {
 	g := redistest.NewSentinel(t)
 	u := "redis://" + g.SentinelAddrs[0] + "?master_set=" + g.MasterName
 	testTwoInstances(t, startDemo(t, u))
+}
+
+// The -postgres flag: each instance has its own pool and Backend on one
+// table, and the live logout travels between them by pg_notify.
+func TestTwoInstancesPostgres(t *testing.T) {
+	testTwoInstances(t, startDemoPostgres(t))
 }
 
 // client is one device: a client with its own cookie jar.
@@ -396,6 +420,37 @@ func TestBadRedisURL(t *testing.T) {
 	err := run(context.Background(), config{Addrs: []string{"127.0.0.1:0"}, RedisURL: "http://127.0.0.1:6379"}, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "use host:port or a URL such as redis://host:port")
+}
+
+// A -postgres value that pgx cannot parse says which forms work.
+func TestBadPostgresURL(t *testing.T) {
+	err := run(context.Background(), config{Addrs: []string{"127.0.0.1:0"}, PostgresURL: "postgres://h:notaport/db"}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "-postgres: ")
+	assert.Contains(t, err.Error(), "use a URL such as postgres://user:password@host:5432/database, or key=value settings")
+}
+
+// -redis and -postgres together are refused: the demo has one store.
+func TestRedisAndPostgres(t *testing.T) {
+	err := run(context.Background(), config{Addrs: []string{"127.0.0.1:0"}, RedisURL: "127.0.0.1:6379", PostgresURL: "postgres://127.0.0.1/db"}, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "-redis and -postgres both given")
+}
+
+// The store is named for people without its credentials.
+func TestStoreName(t *testing.T) {
+	for _, c := range []struct {
+		cfg  config
+		want string
+	}{
+		{config{}, "memory (one backend shared by both instances)"},
+		{config{RedisURL: "redis://u:pw@h:6379/0"}, "Redis at redis://h:6379/0"},
+		{config{PostgresURL: "postgres://u:pw@db.example:5433/app?sslmode=disable"}, "PostgreSQL database app at db.example:5433"},
+		{config{PostgresURL: "host=/var/run/postgresql dbname=app password=pw"}, "PostgreSQL database app at /var/run/postgresql"},
+		{config{PostgresURL: "postgres://h:notaport/db"}, "PostgreSQL"},
+	} {
+		assert.Equal(t, c.want, storeName(c.cfg), "%+v", c.cfg)
+	}
 }
 
 func TestBusyDefaultPortFallsBack(t *testing.T) {

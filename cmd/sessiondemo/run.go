@@ -13,10 +13,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/rueidis"
 
 	"github.com/sessionkit/sessionkit/backend"
 	memorybackend "github.com/sessionkit/sessionkit/backend_memory"
+	postgresbackend "github.com/sessionkit/sessionkit/backend_postgres"
 	redisbackend "github.com/sessionkit/sessionkit/backend_redis"
 	"github.com/sessionkit/sessionkit/session"
 	"github.com/sessionkit/sessionkit/session/httpsession"
@@ -30,9 +32,14 @@ type config struct {
 	// when Addrs[i] is taken.
 	AnyPort []bool
 	// RedisURL selects the Redis backend (one client per instance): a
-	// URL of rueidis.ParseURL or a bare host:port; empty means one
-	// in-memory backend shared by all instances.
+	// URL of rueidis.ParseURL or a bare host:port.
 	RedisURL string
+	// PostgresURL selects the PostgreSQL backend (one pool and one
+	// Backend per instance, on one table): a postgres:// URL or key=value
+	// settings, as pgxpool.ParseConfig takes. With neither it nor
+	// RedisURL, all instances share one in-memory backend; with both,
+	// run returns an error.
+	PostgresURL string
 	// Log receives warnings; nil discards them.
 	Log io.Writer
 }
@@ -53,7 +60,10 @@ func run(ctx context.Context, cfg config, ready func(urls []string)) (err error)
 	if logw == nil {
 		logw = io.Discard
 	}
-	redisURL := normalizeRedisURL(cfg.RedisURL)
+	if cfg.RedisURL != "" && cfg.PostgresURL != "" {
+		return errors.New("-redis and -postgres both given: the demo keeps its sessions in one store; pick one")
+	}
+	cfg.RedisURL = normalizeRedisURL(cfg.RedisURL)
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -73,7 +83,7 @@ func run(ctx context.Context, cfg config, ready func(urls []string)) (err error)
 		}
 	}
 
-	stores, err := openStores(ctx, redisURL, len(lns))
+	stores, err := openStores(ctx, cfg, len(lns))
 	if err != nil {
 		return err
 	}
@@ -92,7 +102,7 @@ func run(ctx context.Context, cfg config, ready func(urls []string)) (err error)
 		}
 		// Plain HTTP on loopback only: see "Cookies over plain HTTP" in the
 		// package documentation. Never do this for a public address.
-		a, err := newApp(stores[i], instanceName(i), storeName(redisURL), httpsession.WithSecure(!loopback))
+		a, err := newApp(stores[i], instanceName(i), storeName(cfg), httpsession.WithSecure(!loopback))
 		if err != nil {
 			return err
 		}
@@ -233,25 +243,40 @@ func normalizeRedisURL(s string) string {
 	return "redis://" + s
 }
 
-// openStores returns the backend of each of n instances: one shared
-// in-memory backend, or one Redis client per instance, as n processes
-// would have.
-func openStores(ctx context.Context, redisURL string, n int) ([]backend.Backend, error) {
+// openStores returns the backend of each of n instances, as n processes
+// would have them: one shared in-memory backend, or per instance one
+// Redis client, or one PostgreSQL pool and Backend on the same table
+// (cfg.RedisURL is normalized).
+func openStores(ctx context.Context, cfg config, n int) ([]backend.Backend, error) {
 	stores := make([]backend.Backend, 0, n)
-	if redisURL == "" {
+	if cfg.RedisURL == "" && cfg.PostgresURL == "" {
 		mem := memorybackend.New() // Close is idempotent: each instance closes it
 		for range n {
 			stores = append(stores, mem)
 		}
 		return stores, nil
 	}
-	if _, err := rueidis.ParseURL(redisURL); err != nil {
-		return nil, fmt.Errorf("-redis: %w; use host:port or a URL such as redis://host:port", err)
+	var open func(context.Context) (backend.Backend, error)
+	if cfg.RedisURL != "" {
+		if _, err := rueidis.ParseURL(cfg.RedisURL); err != nil {
+			return nil, fmt.Errorf("-redis: %w; use host:port or a URL such as redis://host:port", err)
+		}
+		open = func(ctx context.Context) (backend.Backend, error) {
+			return redisbackend.NewFromURL(ctx, cfg.RedisURL)
+		}
+	} else {
+		pcfg, err := pgxpool.ParseConfig(cfg.PostgresURL)
+		if err != nil {
+			return nil, fmt.Errorf("-postgres: %w; use a URL such as postgres://user:password@host:5432/database, or key=value settings", err)
+		}
+		open = func(ctx context.Context) (backend.Backend, error) {
+			return openPostgres(ctx, pcfg.Copy())
+		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	for range n {
-		b, err := redisbackend.NewFromURL(cctx, redisURL)
+		b, err := open(cctx)
 		if err != nil {
 			for _, s := range stores {
 				s.Close()
@@ -263,17 +288,59 @@ func openStores(ctx context.Context, redisURL string, n int) ([]backend.Backend,
 	return stores, nil
 }
 
-// storeName describes the store for people, without credentials.
-func storeName(redisURL string) string {
-	if redisURL == "" {
-		return "memory (one backend shared by both instances)"
-	}
-	u, err := url.Parse(redisURL)
+// pgStore is a PostgreSQL Backend with the pool it alone uses, which
+// Close closes after it. Embedded, the Backend's methods are pgStore's,
+// so the Manager finds its capabilities (backend.Notifier and the others).
+type pgStore struct {
+	*postgresbackend.Backend
+	pool *pgxpool.Pool
+}
+
+func (s pgStore) Close() error {
+	err := s.Backend.Close()
+	s.pool.Close()
+	return err
+}
+
+// openPostgres opens a pool with pcfg and a Backend on it, on the default
+// table, which New creates if it is missing.
+func openPostgres(ctx context.Context, pcfg *pgxpool.Config) (backend.Backend, error) {
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return "Redis"
+		return nil, err
 	}
-	u.User = nil
-	return "Redis at " + u.Redacted()
+	b, err := postgresbackend.New(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pgStore{Backend: b, pool: pool}, nil
+}
+
+// storeName describes the store of cfg (RedisURL normalized) for people,
+// without credentials.
+func storeName(cfg config) string {
+	switch {
+	case cfg.RedisURL != "":
+		u, err := url.Parse(cfg.RedisURL)
+		if err != nil {
+			return "Redis"
+		}
+		u.User = nil
+		return "Redis at " + u.Redacted()
+	case cfg.PostgresURL != "":
+		pcfg, err := pgxpool.ParseConfig(cfg.PostgresURL)
+		if err != nil {
+			return "PostgreSQL"
+		}
+		c := pcfg.ConnConfig
+		at := c.Host // a socket's folder
+		if !strings.HasPrefix(at, "/") {
+			at = net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
+		}
+		return "PostgreSQL database " + c.Database + " at " + at
+	}
+	return "memory (one backend shared by both instances)"
 }
 
 // instanceName names instance i: A, B, ...
