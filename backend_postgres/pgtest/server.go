@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -19,6 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sessionkit/sessionkit/internal/childproc"
 )
 
 const (
@@ -90,7 +89,7 @@ func StartServer(tb testing.TB) *Server {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := 0; ; i++ {
-		if s.Port, err = freePort(); err == nil {
+		if s.Port, err = childproc.FreePort(); err == nil {
 			s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.Port)
 			if err = s.launchLocked(); err == nil {
 				return s
@@ -136,8 +135,7 @@ func (s *Server) command(ctx context.Context, name string, args ...string) (*exe
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = out, out // an *os.File: no copying goroutines
 	cmd.Env = []string{"LC_ALL=C", "PATH=" + s.bin + ":/usr/bin:/bin"}
-	cmd.SysProcAttr = sysProcAttr()
-	cmd.SysProcAttr.Credential = s.cred
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	return cmd, out, nil
 }
 
@@ -148,7 +146,7 @@ func (s *Server) initdb(tb testing.TB) {
 	cmd, out, err := s.command(ctx, "initdb", "-D", s.dataDir(), "-U", "postgres", "-A", "trust",
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
 	if err == nil {
-		err = spawn(cmd)
+		err = childproc.Start(cmd)
 		out.Close()
 		if err == nil {
 			err = cmd.Wait()
@@ -210,7 +208,7 @@ func (s *Server) stop() {
 // launchLocked starts postgres and waits until it answers as our server.
 // s.mu is held.
 func (s *Server) launchLocked() error {
-	off := fileSize(s.logPath())
+	off := childproc.FileSize(s.logPath())
 	cmd, out, err := s.command(context.Background(), "postgres", "-D", s.dataDir(),
 		"-p", strconv.Itoa(s.Port), "-h", "127.0.0.1", "-k", s.dir,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
@@ -218,7 +216,7 @@ func (s *Server) launchLocked() error {
 	if err != nil {
 		return err
 	}
-	err = spawn(cmd)
+	err = childproc.Start(cmd)
 	out.Close() // the child has its own descriptor
 	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
@@ -233,7 +231,7 @@ func (s *Server) launchLocked() error {
 		_ = cmd.Process.Kill()
 		<-p.done
 		s.p = nil
-		return fmt.Errorf("%v\n%s", err, readFrom(s.logPath(), off))
+		return fmt.Errorf("%v\n%s", err, childproc.ReadFrom(s.logPath(), off))
 	}
 	return nil
 }
@@ -278,66 +276,8 @@ func (s *Server) waitReady(p *proc) error {
 }
 
 func (s *Server) logs() string {
-	off := max(fileSize(s.logPath())-logTail, 0)
-	return "--- " + s.logPath() + " ---\n" + readFrom(s.logPath(), off)
-}
-
-// freePort returns a port that was free on 127.0.0.1 a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func fileSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-func readFrom(path string, off int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return ""
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, 1<<20))
-	return string(b)
-}
-
-// The spawner: every server is forked from one goroutine locked to its OS
-// thread for the life of the test binary, because Pdeathsig fires when the
-// forking thread exits, not the process.
-type spawnReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-var (
-	spawnOnce sync.Once
-	spawnCh   = make(chan spawnReq)
-)
-
-func spawn(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() { go spawner() })
-	req := spawnReq{cmd: cmd, done: make(chan error, 1)}
-	spawnCh <- req
-	return <-req.done
-}
-
-func spawner() {
-	runtime.LockOSThread() // never unlocked: this thread must outlive every child
-	for req := range spawnCh {
-		req.done <- req.cmd.Start()
-	}
+	off := max(childproc.FileSize(s.logPath())-logTail, 0)
+	return "--- " + s.logPath() + " ---\n" + childproc.ReadFrom(s.logPath(), off)
 }
 
 // Binary returns the path of one of PostgreSQL's programs (pg_dump, psql)

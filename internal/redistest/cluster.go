@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sessionkit/sessionkit/internal/childproc"
 )
 
 const (
@@ -58,8 +60,7 @@ func NewCluster(tb testing.TB) *Cluster {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Stdin = strings.NewReader("yes\n") // for a redis-cli without --cluster-yes
-	cmd.SysProcAttr = sysProcAttr()
-	err := spawn(cmd)
+	err := childproc.Start(cmd)
 	if err == nil {
 		err = cmd.Wait()
 	}

@@ -31,8 +31,9 @@
 // forked by one spawner goroutine that locks its OS thread at start and
 // never unlocks or returns, so that thread lives exactly as long as the test
 // binary. (Locking only around cmd.Start in the caller's goroutine would not
-// help: the hazard is a caller that is itself locked and later exits.) On
-// other systems there is no such signal and a crashed test binary can leave
+// help: the hazard is a caller that is itself locked and later exits.)
+// internal/childproc does this, for backend_postgres/pgtest too. On other
+// systems there is no such signal and a crashed test binary can leave
 // servers behind.
 //
 // # Skipping
@@ -49,18 +50,18 @@ package redistest
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sessionkit/sessionkit/internal/childproc"
 )
 
 // RequireEnv is the environment variable that turns a missing redis-server
@@ -379,7 +380,7 @@ func serverMajor() int {
 func (s *Server) launchLocked() error {
 	logPath := filepath.Join(s.dir, "redis.log")
 	outPath := filepath.Join(s.dir, "stdout.log")
-	logOff, outOff := fileSize(logPath), fileSize(outPath)
+	logOff, outOff := childproc.FileSize(logPath), childproc.FileSize(outPath)
 
 	out, err := os.OpenFile(outPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -388,8 +389,7 @@ func (s *Server) launchLocked() error {
 	cmd := exec.Command("redis-server", s.argv()...)
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = out, out // an *os.File: no copying goroutines
-	cmd.SysProcAttr = sysProcAttr()
-	err = spawn(cmd)
+	err = childproc.Start(cmd)
 	out.Close() // the child has its own descriptor
 	if err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
@@ -406,7 +406,7 @@ func (s *Server) launchLocked() error {
 		return nil
 	}
 	s.killLocked()
-	newLog := readFrom(logPath, logOff) + readFrom(outPath, outOff)
+	newLog := childproc.ReadFrom(logPath, logOff) + childproc.ReadFrom(outPath, outOff)
 	if strings.Contains(newLog, "Address already in use") {
 		return fmt.Errorf("%w: %s", errPortBusy, s.Addr)
 	}
@@ -452,11 +452,11 @@ func (s *Server) logs() string {
 	var b strings.Builder
 	for _, f := range []string{"redis.log", "stdout.log"} {
 		path := filepath.Join(s.dir, f)
-		off := fileSize(path) - logTailBytes
+		off := childproc.FileSize(path) - logTailBytes
 		if off < 0 {
 			off = 0
 		}
-		if txt := readFrom(path, off); txt != "" {
+		if txt := childproc.ReadFrom(path, off); txt != "" {
 			fmt.Fprintf(&b, "--- %s %s (last %d bytes at most) ---\n%s", s.name, path, logTailBytes, txt)
 		}
 	}
@@ -464,51 +464,4 @@ func (s *Server) logs() string {
 		return "(no log output)"
 	}
 	return b.String()
-}
-
-func fileSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-func readFrom(path string, off int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return ""
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, 1<<20))
-	return string(b)
-}
-
-// The spawner: see the package documentation on Pdeathsig.
-type spawnReq struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-var (
-	spawnOnce sync.Once
-	spawnCh   = make(chan spawnReq)
-)
-
-// spawn runs cmd.Start on the spawner goroutine's locked OS thread.
-func spawn(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() { go spawner() })
-	req := spawnReq{cmd: cmd, done: make(chan error, 1)}
-	spawnCh <- req
-	return <-req.done
-}
-
-func spawner() {
-	runtime.LockOSThread() // never unlocked: this thread must outlive every child
-	for req := range spawnCh {
-		req.done <- req.cmd.Start()
-	}
 }
