@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sessionkit/sessionkit/backend"
 )
@@ -73,9 +74,6 @@ func checkIndex(t *testing.T, b *Backend) {
 	owned := 0
 	for i := range b.s.shards {
 		for k, p := range b.s.shards[i].m {
-			if p.Key != k {
-				t.Errorf("record under %q has Key %q", k, p.Key)
-			}
 			if p.Owner == "" {
 				continue
 			}
@@ -468,7 +466,7 @@ func TestMonotonicExpiry(t *testing.T) {
 		if e.mono != tc.fast {
 			t.Errorf("case %d: fast path %v, want %v", i, e.mono, tc.fast)
 		}
-		want := e.Expired(time.Now())
+		want := e.record(rec.Key).Expired(time.Now())
 		if got := b.s.expired(e); got != want {
 			t.Errorf("case %d: expired = %v, Record.Expired = %v", i, got, want)
 		}
@@ -562,5 +560,59 @@ func TestRekeyWhileClosing(t *testing.T) {
 	to.mu.Unlock()
 	if _, err := b.Rekey(ctx, rec, newKey); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Rekey into a closed shard = %v, want ErrClosed", err)
+	}
+}
+
+// TestEntryLayout: an entry keeps a record in 112 bytes (a size class of
+// the allocator; the backend.Record it replaces took 160 with the expiry),
+// and gives back what it was given: instants exact, UTC as UTC, the zero
+// time as the zero time, nil and empty payloads apart.
+func TestEntryLayout(t *testing.T) {
+	if got := unsafe.Sizeof(entry{}); got > 112 {
+		t.Errorf("entry is %d bytes, want at most 112", got)
+	}
+	now := time.Now()
+	for i, rec := range []backend.Record{
+		{Key: "a", Owner: "o", Payload: []byte("p"), CreatedAt: now, IdleDeadline: now.Add(time.Hour), AbsoluteDeadline: now.Add(2 * time.Hour)},
+		{Key: "b", Payload: []byte{}, CreatedAt: now.UTC(), IdleDeadline: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)},
+		{Key: "c"},
+	} {
+		var e entry
+		e.set(rec)
+		got := e.record(rec.Key)
+		if got.Key != rec.Key || got.Owner != rec.Owner || string(got.Payload) != string(rec.Payload) ||
+			(got.Payload == nil) != (rec.Payload == nil) {
+			t.Errorf("case %d: %+v, want %+v", i, got, rec)
+		}
+		for _, tt := range [][2]time.Time{{got.CreatedAt, rec.CreatedAt}, {got.IdleDeadline, rec.IdleDeadline}, {got.AbsoluteDeadline, rec.AbsoluteDeadline}} {
+			if !tt[0].Equal(tt[1]) || (tt[1].Location() == time.UTC) != (tt[0].Location() == time.UTC) {
+				t.Errorf("case %d: time %v, want %v", i, tt[0], tt[1])
+			}
+		}
+		if rec.CreatedAt.IsZero() && got.CreatedAt != (time.Time{}) {
+			t.Errorf("case %d: zero time came back as %#v", i, got.CreatedAt)
+		}
+	}
+}
+
+// A Touch with a deadline from time.Now keeps the fast expiry check.
+func TestTouchKeepsMonotonicExpiry(t *testing.T) {
+	b := New(WithJanitorInterval(0))
+	defer b.Close()
+	ctx := context.Background()
+	now := time.Now()
+	rec := backend.Record{Key: "k", CreatedAt: now, IdleDeadline: now.Add(time.Minute), AbsoluteDeadline: now.Add(time.Hour)}
+	if _, err := b.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Touch(ctx, "k", time.Now().Add(-time.Nanosecond)); err != nil {
+		t.Fatal(err)
+	}
+	e := b.s.shardFor("k").m["k"]
+	if !e.mono {
+		t.Fatal("Touch lost the fast path")
+	}
+	if _, err := b.Load(ctx, "k"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Load after a Touch into the past = %v, want ErrNotFound", err)
 	}
 }

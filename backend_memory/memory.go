@@ -130,16 +130,6 @@ func (s *store) shardFor(key string) *shard {
 	return &s.shards[s.shardIndex(key)]
 }
 
-// clonePayload copies p, keeping nil as nil and empty as empty.
-func clonePayload(p []byte) []byte {
-	if p == nil {
-		return nil
-	}
-	c := make([]byte, len(p))
-	copy(c, p)
-	return c
-}
-
 // ctxError wraps a context's error with the operation that saw it.
 func ctxError(op string, err error) error {
 	return fmt.Errorf("memorybackend: %s: %w", op, err)
@@ -155,7 +145,7 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 		return backend.Record{}, ctxError("create", err)
 	}
 	s := b.s
-	e := s.newEntry(rec, rec.Key)
+	e := s.newEntry(rec)
 
 	sh := s.shardFor(rec.Key)
 	sh.mu.Lock()
@@ -180,21 +170,18 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 	if s.active() {
 		s.publish(backend.Event{Kind: backend.EventCreated, Key: rec.Key, Owner: e.Owner})
 	}
-	out := e.Record // under the lock: Update and Touch write entries in place
+	out := *e // under the lock: Update and Touch write entries in place
 	sh.mu.Unlock()
 
-	out.Payload = clonePayload(out.Payload)
-	return out, nil
+	return out.record(rec.Key), nil
 }
 
-// newEntry returns the entry Create and Rekey store for rec under key:
-// version 1, a private copy of the payload.
-func (s *store) newEntry(rec backend.Record, key string) *entry {
-	e := &entry{Record: rec}
-	e.Key = key
-	e.Version = 1
-	e.Payload = clonePayload(rec.Payload)
-	s.setExpiry(e)
+// newEntry returns the entry Create and Rekey store for rec: version 1, a
+// private copy of the payload.
+func (s *store) newEntry(rec backend.Record) *entry {
+	e := &entry{Version: 1}
+	e.set(rec)
+	s.setExpiry(e, rec.IdleDeadline, rec.AbsoluteDeadline)
 	return e
 }
 
@@ -202,17 +189,6 @@ func (s *store) newEntry(rec backend.Record, key string) *entry {
 // backend.ErrNotFound if there is none or it is at or past a deadline. The
 // returned Payload belongs to the caller.
 func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) {
-	rec, err := b.lookup(ctx, key)
-	if err != nil {
-		return backend.Record{}, err
-	}
-	rec.Payload = clonePayload(rec.Payload)
-	return rec, nil
-}
-
-// lookup is Load without the copy of the payload: the returned Payload is
-// the stored one and must not be modified.
-func (b *Backend) lookup(ctx context.Context, key string) (rec backend.Record, err error) {
 	if err := ctx.Err(); err != nil {
 		return backend.Record{}, ctxError("load", err)
 	}
@@ -228,20 +204,13 @@ func (b *Backend) lookup(ctx context.Context, key string) (rec backend.Record, e
 		}
 		return backend.Record{}, backend.ErrNotFound
 	}
-	// Copy straight into the result: this is the hot path, and a copy of
-	// the whole entry would cost a second pass over it.
-	rec = p.Record
-	mono, expiry := p.mono, p.expiry
+	e := *p // Update and Touch write entries in place, under the lock
 	sh.mu.RUnlock()
 
-	if mono {
-		if int64(time.Since(s.base)) >= expiry {
-			return backend.Record{}, backend.ErrNotFound
-		}
-	} else if rec.Expired(s.now()) {
+	if s.expired(&e) {
 		return backend.Record{}, backend.ErrNotFound
 	}
-	return rec, nil
+	return e.record(key), nil
 }
 
 // Update replaces Owner, Payload and both deadlines of the record under
@@ -256,8 +225,8 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 		return backend.Record{}, ctxError("update", err)
 	}
 	s := b.s
-	payload := clonePayload(rec.Payload)
-	idle := rec.IdleDeadline
+	var n entry // the new content, prepared outside the lock
+	n.set(rec)
 
 	sh := s.shardFor(rec.Key)
 	sh.mu.Lock()
@@ -277,18 +246,13 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 	if p.Owner != rec.Owner {
 		s.unindex(p.Owner, rec.Key)
 		s.index(rec.Owner, rec.Key)
-		p.Owner = rec.Owner
 	}
-	p.Payload = payload
-	p.Version++
-	p.IdleDeadline = idle
-	p.AbsoluteDeadline = rec.AbsoluteDeadline
-	s.setExpiry(p)
-	out := p.Record
+	n.Version, n.created = p.Version+1, p.created
+	s.setExpiry(&n, rec.IdleDeadline, rec.AbsoluteDeadline)
+	*p = n
 	sh.mu.Unlock()
 
-	out.Payload = clonePayload(out.Payload)
-	return out, nil
+	return n.record(rec.Key), nil
 }
 
 // Touch sets the idle deadline of the live record under key to
@@ -310,8 +274,8 @@ func (b *Backend) Touch(ctx context.Context, key string, idleDeadline time.Time)
 		}
 		return backend.ErrNotFound
 	}
-	p.IdleDeadline = idleDeadline
-	s.setExpiry(p)
+	p.idle = toStamp(idleDeadline)
+	s.setIdleExpiry(p, idleDeadline)
 	sh.mu.Unlock()
 	return nil
 }
@@ -351,7 +315,7 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 		return backend.Record{}, ctxError("rekey", err)
 	}
 	s := b.s
-	n := s.newEntry(rec, newKey)
+	n := s.newEntry(rec)
 
 	i, j := s.shardIndex(rec.Key), s.shardIndex(newKey)
 	from, to := &s.shards[i], &s.shards[j]
@@ -390,11 +354,10 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	if s.active() {
 		s.publish(backend.Event{Kind: backend.EventRekeyed, Key: newKey, OldKey: rec.Key, Owner: n.Owner})
 	}
-	out := n.Record // under the lock: Update and Touch write entries in place
+	out := *n // under the lock: Update and Touch write entries in place
 	unlockPair(from, to, i, j)
 
-	out.Payload = clonePayload(out.Payload)
-	return out, nil
+	return out.record(newKey), nil
 }
 
 // lockPair write-locks the record shards a (index i) and b (index j) in

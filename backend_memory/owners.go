@@ -120,8 +120,7 @@ func (b *Backend) ListByOwner(ctx context.Context, owner string) ([]backend.Reco
 		if !ok || e.Owner != owner || expiredAt(&e, now) {
 			continue
 		}
-		e.Payload = clonePayload(e.Payload)
-		out = append(out, e.Record)
+		out = append(out, e.record(k))
 	}
 	return out, nil
 }
