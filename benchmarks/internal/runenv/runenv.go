@@ -54,7 +54,9 @@ func Source() string {
 		return "commit " + rev
 	}
 	var files []string
-	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+	// Each line is two status letters, a space and the path; the first
+	// letter may be a space, so the output is not trimmed before splitting.
+	for line := range strings.SplitSeq(strings.TrimRight(string(out), "\n"), "\n") {
 		if len(line) > 3 {
 			files = append(files, strings.TrimSpace(line[3:]))
 		}
