@@ -42,6 +42,10 @@ type refBackend struct {
 	// needs to be seen: DeleteByOwner's snapshot, then a Rekey, then its
 	// deletes.
 	races map[string]*ownerRace
+	// creates counts, per key, the Creates of flawCreateRace between their
+	// check and their write; created[k] is closed once two are there.
+	creates map[string]int
+	created map[string]chan struct{}
 }
 
 // ownerRace orders one DeleteByOwner and the Rekeys it races with.
@@ -103,11 +107,13 @@ const (
 
 func newRef(tb testing.TB, flaws flaw) *refBackend {
 	r := &refBackend{
-		flaws:  flaws,
-		hang:   make(chan struct{}),
-		recs:   map[string]backend.Record{},
-		owners: map[string]map[string]backend.Record{},
-		races:  map[string]*ownerRace{},
+		flaws:   flaws,
+		hang:    make(chan struct{}),
+		recs:    map[string]backend.Record{},
+		owners:  map[string]map[string]backend.Record{},
+		races:   map[string]*ownerRace{},
+		creates: map[string]int{},
+		created: map[string]chan struct{}{},
 	}
 	tb.Cleanup(func() {
 		close(r.hang)
@@ -221,8 +227,20 @@ func (r *refBackend) Create(ctx context.Context, rec backend.Record) (backend.Re
 		r.ended(old, false) // an expired record the janitor had not removed
 	}
 	if r.has(flawCreateRace) {
+		// Wait, up to 100 ms, for a second Create of k to pass the check
+		// too, so that the race shows on every run.
+		if r.created[k] == nil {
+			r.created[k] = make(chan struct{})
+		}
+		both := r.created[k]
+		if r.creates[k]++; r.creates[k] == 2 {
+			close(both)
+		}
 		r.mu.Unlock()
-		time.Sleep(time.Millisecond)
+		select {
+		case <-both:
+		case <-time.After(100 * time.Millisecond):
+		}
 		r.mu.Lock()
 	}
 	if !r.has(flawCreateKeepsVersion) {
