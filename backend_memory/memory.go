@@ -29,8 +29,8 @@ var (
 )
 
 // Backend is an in-memory backend.Backend that also implements
-// backend.OwnerIndex, backend.Rekeyer and backend.Notifier. It is safe for concurrent use.
-// Create one with New and release it with Close.
+// backend.OwnerIndex, backend.Rekeyer and backend.Notifier. It is safe for
+// concurrent use. Create one with New and release it with Close.
 type Backend struct {
 	s *store
 
@@ -56,8 +56,9 @@ type Backend struct {
 // under k whose Owner is o and o != "". Expired records not yet swept are
 // still in both; every reader checks the deadlines.
 //
-// A stored entry's Payload is never written after it is stored (Update
-// replaces the slice), so readers may copy its bytes after unlocking.
+// Update and Touch write entries in place, under the shard's write lock;
+// readers copy the entry under the read lock (its payload is an immutable
+// string) and build the Record they return after unlocking.
 type store struct {
 	shards []shard
 	owners []ownerShard
