@@ -621,34 +621,7 @@ func testEventsNoChannels(t *testing.T, srv *redistest.Server) {
 // delivers EventMissed{0}, then writes and expiries on the new primary,
 // whose notify-keyspace-events it turned on itself.
 func testEventsFailover(t *testing.T, g *redistest.SentinelGroup, mk func(t *testing.T) rueidis.Client) {
-	ctx := ctxT(t, 2*time.Minute)
-	g.Replica.Do(t, "CONFIG", "SET", "notify-keyspace-events", "")
-	prefix := redisbackend.WithPrefix("ev" + uniq() + ":")
-	a := newBackend(t, mk(t), prefix)
-	b := newBackend(t, mk(t), prefix)
-	s := subscribe(t, ctx, b)
-	old := g.Master.Addr
-	g.Master.Kill()
-	t.Logf("failover from %s to %s", old, g.WaitFailover(t, old))
-	s.await(t, "EventMissed after the failover", func(evs []backend.Event) bool {
-		return slices.ContainsFunc(evs, func(e backend.Event) bool { return e.Kind == backend.EventMissed && e.Missed == 0 })
-	})
-	rec := record(managerKey(), "", "p")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		rec.IdleDeadline = time.Now().Add(time.Second)
-		_, err := a.Create(ctx, rec)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, backend.ErrUnavailable) || time.Now().After(deadline) {
-			t.Fatalf("Create after the failover: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond) // rueidis follows +switch-master
-	}
-	expectKinds(t, "a record on the new primary", s.awaitKey(t, rec.Key, 2),
-		backend.Event{Kind: backend.EventCreated, Key: rec.Key},
-		backend.Event{Kind: backend.EventExpired, Key: rec.Key})
+	eventsAcrossFailover(t, g, mk, "failover", func() { g.Master.Kill() }, true)
 	if got := g.Replica.Do(t, "CONFIG", "GET", "notify-keyspace-events"); !strings.Contains(got, "E") || !strings.Contains(got, "x") {
 		t.Errorf("notify-keyspace-events on the new primary: %q", got)
 	}
@@ -667,6 +640,16 @@ func TestEventsSentinelSwitch(t *testing.T) {
 			Sentinel:    rueidis.SentinelOption{MasterSet: g.MasterName},
 		})
 	}
+	eventsAcrossFailover(t, g, mk, "switch", func() { g.Sentinel.Do(t, "SENTINEL", "FAILOVER", g.MasterName) }, false)
+}
+
+// eventsAcrossFailover subscribes on one instance, runs failover, waits
+// for the EventMissed{0} and then for the events of a record that a second
+// instance writes on the new primary and Redis expires there. Until the
+// client follows the new primary, a Create is retried: on any error, or,
+// with unavailableOnly, only on one matching backend.ErrUnavailable.
+func eventsAcrossFailover(t *testing.T, g *redistest.SentinelGroup, mk func(t *testing.T) rueidis.Client,
+	what string, failover func(), unavailableOnly bool) {
 	ctx := ctxT(t, 2*time.Minute)
 	g.Replica.Do(t, "CONFIG", "SET", "notify-keyspace-events", "")
 	prefix := redisbackend.WithPrefix("ev" + uniq() + ":")
@@ -674,9 +657,9 @@ func TestEventsSentinelSwitch(t *testing.T) {
 	b := newBackend(t, mk(t), prefix)
 	s := subscribe(t, ctx, b)
 	old := g.Master.Addr
-	g.Sentinel.Do(t, "SENTINEL", "FAILOVER", g.MasterName)
-	t.Logf("failover from %s to %s", old, g.WaitFailover(t, old))
-	s.await(t, "EventMissed after the switch", func(evs []backend.Event) bool {
+	failover()
+	t.Logf("%s from %s to %s", what, old, g.WaitFailover(t, old))
+	s.await(t, "EventMissed after the "+what, func(evs []backend.Event) bool {
 		return slices.ContainsFunc(evs, func(e backend.Event) bool { return e.Kind == backend.EventMissed && e.Missed == 0 })
 	})
 	rec := record(managerKey(), "", "p")
@@ -687,8 +670,8 @@ func TestEventsSentinelSwitch(t *testing.T) {
 		if err == nil {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Create after the switch: %v", err)
+		if (unavailableOnly && !errors.Is(err, backend.ErrUnavailable)) || time.Now().After(deadline) {
+			t.Fatalf("Create after the %s: %v", what, err)
 		}
 		time.Sleep(100 * time.Millisecond) // rueidis follows +switch-master
 	}

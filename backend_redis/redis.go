@@ -144,7 +144,8 @@ func NewFromURL(ctx context.Context, url string, opts ...Option) (*Backend, erro
 }
 
 // Close marks the Backend closed, ends its subscriptions (Subscribe) and,
-// if NewFromURL created it, closes the client. Calling it more than once is not an error.
+// if NewFromURL created it, closes the client. Calling it more than once
+// is not an error.
 func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil

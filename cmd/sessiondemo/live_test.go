@@ -398,14 +398,7 @@ func TestLiveShutdown(t *testing.T) {
 // each stream read its session again: one that ended unseen reloads the
 // page, one that lives goes on.
 func TestLiveMissed(t *testing.T) {
-	store := memorybackend.New()
-	t.Cleanup(func() { store.Close() })
-	a, err := newApp(store, "A", "memory", httpsession.WithSecure(false))
-	require.NoError(t, err)
-	a.live, a.heartbeat = newHub(), 50*time.Millisecond // not subscribed: the test publishes
-	srv := httptest.NewServer(a.handler())
-	t.Cleanup(srv.Close)
-	base := srv.URL + "/"
+	a, base := newUnsubscribedApp(t)
 
 	gone, stays := newBrowser(t), newBrowser(t)
 	gone.post(base, "/login", url.Values{"name": {"ada"}})
@@ -516,14 +509,7 @@ func TestHubNeverBlocks(t *testing.T) {
 
 // An expiry ends the page's stream with its own text.
 func TestLiveExpired(t *testing.T) {
-	store := memorybackend.New()
-	t.Cleanup(func() { store.Close() })
-	a, err := newApp(store, "A", "memory", httpsession.WithSecure(false))
-	require.NoError(t, err)
-	a.live, a.heartbeat = newHub(), 50*time.Millisecond // not subscribed: the test publishes
-	srv := httptest.NewServer(a.handler())
-	t.Cleanup(srv.Close)
-	base := srv.URL + "/"
+	a, base := newUnsubscribedApp(t)
 	br := newBrowser(t)
 	br.post(base, "/login", url.Values{"name": {"ada"}})
 	h := br.whoami(base).Handle
@@ -532,4 +518,19 @@ func TestLiveExpired(t *testing.T) {
 	a.live.publish(session.Event{Kind: session.EventExpired, Handle: h})
 	assert.Equal(t, sseMsg{"ended", expiredText}, s.next())
 	s.ended()
+}
+
+// newUnsubscribedApp serves one instance on memory whose hub is not
+// subscribed to the store, so that the test publishes its events, with
+// heartbeats every 50 ms; it returns the app and its base URL.
+func newUnsubscribedApp(t *testing.T) (*app, string) {
+	t.Helper()
+	store := memorybackend.New()
+	t.Cleanup(func() { store.Close() })
+	a, err := newApp(store, "A", "memory", httpsession.WithSecure(false))
+	require.NoError(t, err)
+	a.live, a.heartbeat = newHub(), 50*time.Millisecond
+	srv := httptest.NewServer(a.handler())
+	t.Cleanup(srv.Close)
+	return a, srv.URL + "/"
 }
