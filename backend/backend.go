@@ -83,6 +83,27 @@ var (
 	ErrNotDurable = errors.New("backend: applied, but not confirmed durable")
 )
 
+// ConflictError is an error matching ErrConflict that carries the record
+// the store held when Update found a version other than the one given, so
+// that the caller can retry from it without a Load. Returning it is
+// optional (a plain ErrConflict is as correct); a Backend that returns one
+// promises that Current is the live record under the key as the store
+// held it at that moment, read as LoadFresh reads (never from a cache),
+// with its stored version, owner, payload and deadlines, and a Payload
+// the caller owns. Backends return it wrapped, like every error; callers
+// find it with errors.As.
+type ConflictError struct {
+	Current Record
+}
+
+// Error says that the versions differ and which one is stored.
+func (e *ConflictError) Error() string {
+	return ErrConflict.Error() + " (version " + strconv.FormatUint(e.Current.Version, 10) + " is stored)"
+}
+
+// Unwrap returns ErrConflict, so that errors.Is(err, ErrConflict) holds.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
 // Record is one stored session at the bytes level.
 type Record struct {
 	// Key is the storage key derived from the session ID; never the ID
@@ -143,8 +164,9 @@ type Backend interface {
 	// It writes Owner, Payload and both deadlines and keeps CreatedAt. The
 	// returned Record is what was
 	// stored. It must return an error matching ErrConflict if the versions
-	// differ and ErrNotFound if no live record has the key; in both cases
-	// nothing is written. A missing record is never recreated.
+	// differ (it may be a *ConflictError holding the stored record) and
+	// ErrNotFound if no live record has the key; in both cases nothing is
+	// written. A missing record is never recreated.
 	Update(ctx context.Context, rec Record) (Record, error)
 
 	// Touch moves the idle deadline of the record under key to idleDeadline

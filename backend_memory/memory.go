@@ -218,9 +218,9 @@ func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) 
 // rec.Key if its version equals
 // rec.Version, keeps CreatedAt, stores version rec.Version+1 and returns what
 // it stored. It returns an error matching backend.ErrNotFound if no live
-// record has the key and backend.ErrConflict if the versions differ; then
-// nothing is written. It never recreates a missing record. The returned
-// Payload belongs to the caller.
+// record has the key and a *backend.ConflictError holding the stored
+// record if the versions differ; then nothing is written. It never
+// recreates a missing record. The returned Payloads belong to the caller.
 func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return backend.Record{}, ctxError("update", err)
@@ -241,8 +241,9 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 		return backend.Record{}, backend.ErrNotFound
 	}
 	if p.Version != rec.Version {
+		e := *p
 		sh.mu.Unlock()
-		return backend.Record{}, backend.ErrConflict
+		return backend.Record{}, &backend.ConflictError{Current: e.record(rec.Key)}
 	}
 	if p.Owner != rec.Owner {
 		s.unindex(p.Owner, rec.Key)

@@ -35,6 +35,8 @@ func cases() []testCase {
 			rule: "Version is 1 on Create and +1 on every successful Update; Update returns what was stored."},
 		{name: "Update/CAS", check: checkUpdateCAS,
 			rule: "Update must return an error matching ErrConflict if rec.Version differs from the stored version; nothing is written."},
+		{name: "Update/ConflictRecord", check: checkUpdateConflictRecord,
+			rule: "An Update that conflicts may return a *ConflictError; its Current is then the stored record (version, owner, payload, deadlines, CreatedAt), read from the store itself, with a Payload the caller owns."},
 		{name: "Update/Fields", check: checkUpdateFields,
 			rule: "Update writes Owner, Payload and both deadlines and keeps CreatedAt; the returned Record is what was stored."},
 		{name: "Update/NotFound", check: checkUpdateNotFound,

@@ -241,6 +241,41 @@ func checkUpdateCAS(ctx context.Context, b backend.Backend) error {
 	return nil
 }
 
+// checkUpdateConflictRecord: the record a ConflictError carries is the
+// stored one. A caller retries from it without a read, so a stale one
+// would lose the write it reports as conflicting.
+func checkUpdateConflictRecord(ctx context.Context, b backend.Backend) error {
+	v1, err := create(ctx, b, newRecord(newKey("update-conflict"), newOwner("before"), []byte("v1")))
+	if err != nil {
+		return err
+	}
+	next := v1
+	next.Owner = newOwner("after")
+	next.Payload = []byte("v2")
+	next.IdleDeadline = v1.IdleDeadline.Add(time.Minute)
+	v2, err := b.Update(ctx, next)
+	if err != nil {
+		return failf("Update with the current version: %w", err)
+	}
+	stale := v1
+	stale.Payload = []byte("stale write")
+	_, err = b.Update(ctx, stale)
+	if err := wantErr(err, backend.ErrConflict, "Update with version 1 of a record at version 2"); err != nil {
+		return err
+	}
+	var ce *backend.ConflictError
+	if !errors.As(err, &ce) {
+		return nil // optional: a plain ErrConflict is correct too
+	}
+	if err := sameRecord(ce.Current, v2); err != nil {
+		return failf("Update with version 1 of a record at version 2: the ConflictError's Current: %w", err)
+	}
+	for i := range ce.Current.Payload {
+		ce.Current.Payload[i] ^= 0xff
+	}
+	return expectStored(ctx, b, v2, "after changing the Payload of a ConflictError's Current")
+}
+
 func checkUpdateFields(ctx context.Context, b backend.Backend) error {
 	rec, err := create(ctx, b, newRecord(newKey("update-fields"), "", []byte("before")))
 	if err != nil {

@@ -37,11 +37,11 @@
 //     wins; payloads of 0 bytes, 1 MiB and every byte value round-trip;
 //     Load sees every write that returned before it began.
 //   - Update: compare-and-swap on the version (ErrConflict and nothing
-//     written for a stale one), version 1, 2, 3, ...; Owner, Payload and
-//     deadlines written, CreatedAt kept; ErrNotFound for a missing or
-//     deleted key, never
-//     recreating it; 16 goroutines × 25 read-modify-write increments lose
-//     nothing.
+//     written for a stale one; a backend.ConflictError, where returned,
+//     holding the stored record), version 1, 2, 3, ...; Owner, Payload
+//     and deadlines written, CreatedAt kept; ErrNotFound for a missing or
+//     deleted key, never recreating it; 16 goroutines × 25
+//     read-modify-write increments lose nothing.
 //   - Touch: ErrNotFound for a missing key; moves only IdleDeadline, never
 //     the version.
 //   - Delete: idempotent; the key can be created again.

@@ -103,6 +103,7 @@ const (
 	flawEventsSharedDelivery                       // one queue and goroutine deliver to every subscriber in turn
 	flawEventsAfterCancel                          // a cancelled subscription still gets events, from the write
 	flawEventsConcurrent                           // two goroutines deliver the events of one subscription
+	flawConflictCarriesStale                       // Update's ConflictError holds the caller's record, at the stored version
 )
 
 func newRef(tb testing.TB, flaws flaw) *refBackend {
@@ -299,7 +300,15 @@ func (r *refBackend) Update(ctx context.Context, rec backend.Record) (backend.Re
 		return rec, errors.Join(backend.ErrNotDurable, errors.New("reference: not written"))
 	}
 	if cur.Version != rec.Version && !r.has(flawNoCAS) {
-		return backend.Record{}, r.err(backend.ErrConflict)
+		if r.has(flawWrongErrors) {
+			return backend.Record{}, r.err(backend.ErrConflict)
+		}
+		stored := r.out(cur)
+		if r.has(flawConflictCarriesStale) {
+			stored = r.out(rec)
+			stored.Version, stored.CreatedAt = cur.Version, cur.CreatedAt
+		}
+		return backend.Record{}, fmt.Errorf("reference: %w", &backend.ConflictError{Current: stored})
 	}
 	if r.has(flawUpdateRace) {
 		r.mu.Unlock()

@@ -62,6 +62,7 @@ var brokenBackends = []struct {
 	{"EventsSharedDelivery", flawEventsSharedDelivery, []string{"Events/Slow"}},
 	{"EventsAfterCancel", flawEventsAfterCancel, []string{"Events/Subscribe"}},
 	{"EventsConcurrent", flawEventsConcurrent, []string{"Events/Slow"}},
+	{"ConflictCarriesStale", flawConflictCarriesStale, []string{"Update/ConflictRecord"}},
 }
 
 func TestBrokenBackendsAreCaught(t *testing.T) {
