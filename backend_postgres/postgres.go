@@ -199,8 +199,9 @@ func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) 
 // Update replaces the live record under rec.Key with rec if its version is
 // rec.Version, in one compare-and-swap statement, and stores version
 // rec.Version+1. It writes Owner, Payload and both deadlines (IdleDeadline
-// clamped to AbsoluteDeadline) and keeps CreatedAt. It returns an error
-// matching backend.ErrConflict if the stored version differs, and
+// clamped to AbsoluteDeadline) and keeps CreatedAt. It returns a
+// *backend.ConflictError holding the stored record (read by the same
+// statement) if the stored version differs, and an error matching
 // backend.ErrNotFound if no live record has the key; then nothing is
 // written, and a missing row is never recreated. The statement locks the
 // row before it compares, so the two errors are told apart on the same
@@ -215,11 +216,14 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 		current    int64
 		newVersion *int64
 		createdAt  *time.Time
+		stored     backend.Record // the stored row, on a conflict
+		owner      []byte
 	}
 	r, err := retrying(ctx, func() (result, error) {
 		var r result
 		err := b.pool.QueryRow(ctx, b.sql.update, []byte(rec.Key), now, []byte(rec.Owner), rec.Payload,
-			rec.IdleDeadline, rec.AbsoluteDeadline, int64(rec.Version)).Scan(&r.current, &r.newVersion, &r.createdAt)
+			rec.IdleDeadline, rec.AbsoluteDeadline, int64(rec.Version)).Scan(&r.current, &r.newVersion, &r.createdAt,
+			&r.owner, &r.stored.Payload, &r.stored.CreatedAt, &r.stored.IdleDeadline, &r.stored.AbsoluteDeadline)
 		return r, err
 	})
 	switch {
@@ -228,8 +232,13 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 	case err != nil:
 		return backend.Record{}, storeError(ctx, "update", err)
 	case r.newVersion == nil:
-		return backend.Record{}, fmt.Errorf("postgresbackend: update: stored version %d, given %d: %w",
-			r.current, rec.Version, backend.ErrConflict)
+		cur := r.stored
+		cur.Key, cur.Owner, cur.Version = rec.Key, string(r.owner), uint64(r.current)
+		if cur.Payload == nil {
+			cur.Payload = []byte{}
+		}
+		return backend.Record{}, fmt.Errorf("postgresbackend: update: given version %d: %w",
+			rec.Version, &backend.ConflictError{Current: cur})
 	}
 	rec.Version = uint64(*r.newVersion)
 	rec.CreatedAt = *r.createdAt

@@ -54,10 +54,11 @@ FROM {T} WHERE key_hash = sha256($1::bytea) AND idle_deadline > $2::timestamptz`
 	// $7 expected version. cur locks the live row and reads its newest
 	// version (under READ COMMITTED a locking read waits for a concurrent
 	// writer and then sees its result); upd writes only if that version is
-	// the caller's. One row (cur.version, NULL, NULL) is a conflict, one row
-	// with upd's columns a success, no row: no live record.
+	// the caller's. One row with upd's columns is a success; one without
+	// them a conflict, with the stored row (owner and payload only then,
+	// for the caller's ConflictError); no row: no live record.
 	sqlUpdate = `WITH cur AS MATERIALIZED (
-	SELECT version FROM {T}
+	SELECT version, owner, payload, created_at, idle_deadline, absolute_deadline FROM {T}
 	WHERE key_hash = sha256($1::bytea) AND idle_deadline > $2::timestamptz
 	FOR UPDATE
 ), upd AS (
@@ -67,7 +68,10 @@ FROM {T} WHERE key_hash = sha256($1::bytea) AND idle_deadline > $2::timestamptz`
 	WHERE s.key_hash = sha256($1::bytea) AND cur.version = $7::bigint
 	RETURNING s.version, s.created_at
 )
-SELECT cur.version, upd.version, upd.created_at FROM cur LEFT JOIN upd ON true`
+SELECT cur.version, upd.version, upd.created_at,
+	CASE WHEN upd.version IS NULL THEN cur.owner END, CASE WHEN upd.version IS NULL THEN cur.payload END,
+	cur.created_at, cur.idle_deadline, cur.absolute_deadline
+FROM cur LEFT JOIN upd ON true`
 
 	// $1 key, $2 idle, $3 now.
 	sqlTouch = `UPDATE {T} SET idle_deadline = least($2::timestamptz, absolute_deadline)

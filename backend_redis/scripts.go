@@ -114,12 +114,14 @@ end
 // KEYS[2] and KEYS[3] (not on a Cluster) it adds the entry in the same
 // script, else it returns NEED_CLAIM, so that the caller claims the entry
 // first. A record stored under a hash has its name key last in KEYS,
-// which it renews (ARGV name, namePx). Success: {OK, created-at bytes}.
+// which it renews (ARGV name, namePx). Success: {OK, created-at bytes}; a
+// version conflict: {CONFLICT, the stored record}, so that the caller can
+// retry without reading it.
 var updateScript = newScript(luaPrelude + luaIndex + `
 local expected, record, pxat, owner, abs, claimed, now, h, score, name, namePx = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
-if bytes8(v, VERSION) ~= expected then return CONFLICT end
+if bytes8(v, VERSION) ~= expected then return {CONFLICT, v} end
 if claimed ~= '1' and (not hasOwner(v, owner) or tonumber(abs) > at(v, ABS)) then
   if #KEYS < 3 then return NEED_CLAIM end
   addEntry(KEYS[2], KEYS[3], h, score)

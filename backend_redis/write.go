@@ -144,11 +144,12 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 // Update replaces the record under rec.Key if its stored version equals
 // rec.Version, in one Lua script, and stores version rec.Version+1 with
 // Owner, Payload and both deadlines from rec and the stored CreatedAt. It
-// returns an error matching backend.ErrConflict if the versions differ
-// and backend.ErrNotFound if no live record has the key; a missing record
-// is never recreated. A change of owner, or a later absolute deadline,
-// also adds the owner index entry: in the same script off a Cluster, by a
-// claim first (one more round trip) on a Cluster. With
+// returns a *backend.ConflictError holding the stored record if the
+// versions differ (read by the same script: no round trip more) and an
+// error matching backend.ErrNotFound if no live record has the key; a
+// missing record is never recreated. A change of owner, or a later
+// absolute deadline, also adds the owner index entry: in the same script
+// off a Cluster, by a claim first (one more round trip) on a Cluster. With
 // WithWaitReplicas it may return the stored record together with an error
 // matching ErrNotReplicated (and backend.ErrNotDurable).
 func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Record, error) {
@@ -194,6 +195,10 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 			w.guard.refused()
 			return backend.Record{}, replyError(op, code)
 		}
+		if conflict, err := w.conflict(res, rec.Key); conflict {
+			w.guard.refused()
+			return backend.Record{}, err
+		}
 		if t.created, err = w.createdAt(res); err != nil {
 			return backend.Record{}, err
 		}
@@ -201,6 +206,32 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 		b.known.add(w.h)
 		return stored(rec, rec.Version+1, t), cmp.Or(werr, werrIndex)
 	}
+}
+
+// conflict reads updateScript's conflict reply, {CONFLICT, stored
+// record}: it reports whether res is one, with the error for it, a
+// *backend.ConflictError holding the record stored under key (or an error
+// matching backend.ErrCorrupt if that cannot be read).
+func (w *writeOp) conflict(res rueidis.RedisResult, key string) (bool, error) {
+	arr, err := res.ToArray()
+	if err != nil || len(arr) != 2 {
+		return false, nil
+	}
+	if code, err := arr[0].AsInt64(); err != nil || code != replyConflict {
+		return false, nil
+	}
+	s, err := arr[1].ToString()
+	if err != nil {
+		return true, fmt.Errorf("redisbackend: %s: unexpected conflict reply: %w", w.op, err)
+	}
+	cur, err := decodeRecord(s)
+	if err == nil && cur.Key != key {
+		err = fmt.Errorf("%w: stored under another key", ErrCorruptRecord)
+	}
+	if err != nil {
+		return true, fmt.Errorf("redisbackend: %s: %w", w.op, err)
+	}
+	return true, fmt.Errorf("redisbackend: %s: %w", w.op, &backend.ConflictError{Current: cur})
 }
 
 // createdAt reads updateScript's success reply, {OK, created-at bytes}.
