@@ -6,6 +6,8 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"sync/atomic"
+
+	"github.com/sessionkit/sessionkit/backend"
 )
 
 // Cloner is implemented by session data types that can copy themselves:
@@ -32,10 +34,12 @@ func cloneFunc[T any]() func(*T) T {
 	return func(v *T) T { return any(v).(Cloner[T]).Clone() }
 }
 
-// decodeCache maps a storage key to the payload last decoded for it and
-// the value it decoded to. A hit needs the stored payload to be the same
-// bytes, so the cache can never serve anything the backend did not just
-// return: freshness stays the backend's business.
+// decodeCache maps a storage key to the record this Manager last read or
+// wrote under it and the value its payload decodes to. A Get's hit needs
+// the stored payload to be the same bytes, so the cache can never serve a
+// Get anything the backend did not just return: freshness stays the
+// backend's business. Only Update starts from an entry unasked (last), and
+// its compare-and-swap proves the entry current or makes it retry.
 //
 // It is a set-associative table read without locks: a key falls into one
 // bucket of decodeWays slots, found by the first 8 bytes of the storage key
@@ -57,12 +61,13 @@ type decodeBucket[T any] struct {
 }
 
 type decoded[T any] struct {
-	key     uint64
-	full    string // the storage key
-	stamp   stamp  // the record the payload came from
-	owner   string // so that DestroyByOwner can drop the owner's entries
-	payload []byte // owned by the cache: backends return payloads the caller owns
-	v       T      // never handed out; Get returns clones
+	key   uint64
+	stamp stamp // of rec
+	// rec is the record the value came from, as this Manager last read or
+	// wrote it; its Payload is owned by the cache (backends return
+	// payloads the caller owns, and take copies of those they are given).
+	rec backend.Record
+	v   T // never handed out; Get returns clones
 }
 
 func newDecodeCache[T any](entries int) *decodeCache[T] {
@@ -105,6 +110,11 @@ type stamp struct {
 	created int64 // unix nanoseconds
 }
 
+// stampOf is the stamp of rec.
+func stampOf(rec backend.Record) stamp {
+	return stamp{version: rec.Version, created: rec.CreatedAt.UnixNano()}
+}
+
 // get stores into v a clone of what payload decoded to under key, if the
 // cache holds that payload: the same record (key and stamp, checked without
 // reading the payload), or the same bytes.
@@ -122,7 +132,7 @@ func (c *decodeCache[T]) get(key string, st stamp, payload []byte, v *T) bool {
 		if d == nil || d.key != k {
 			continue
 		}
-		if d.stamp == st && len(d.payload) == len(payload) && d.full == key || bytes.Equal(d.payload, payload) {
+		if d.stamp == st && len(d.rec.Payload) == len(payload) && d.rec.Key == key || bytes.Equal(d.rec.Payload, payload) {
 			*v = c.clone(&d.v)
 			return true
 		}
@@ -130,14 +140,45 @@ func (c *decodeCache[T]) get(key string, st stamp, payload []byte, v *T) bool {
 	return false
 }
 
-// put remembers that payload, which the cache may keep, decodes to v. It
-// stores a clone, since the caller keeps v. It takes the key's own slot,
-// else an empty one, else a random one.
-func (c *decodeCache[T]) put(key, owner string, st stamp, payload []byte, v *T) {
+// last stores into v a clone of the value of the record this Manager last
+// read or wrote under key, and returns that record (its Payload shared with
+// the cache: read-only), if the cache holds it. It may be stale: another
+// instance may have written since. Update starts from it, and its
+// compare-and-swap tells.
+func (c *decodeCache[T]) last(key string, v *T) (backend.Record, bool) {
+	if c.clone == nil {
+		return backend.Record{}, false
+	}
+	b, k := c.bucket(key)
+	for i := range decodeWays {
+		if b.keys[i].Load() != k {
+			continue
+		}
+		if d := b.entries[i].Load(); d != nil && d.key == k && d.rec.Key == key {
+			*v = c.clone(&d.v)
+			return d.rec, true
+		}
+	}
+	return backend.Record{}, false
+}
+
+// put remembers that rec, whose Payload the cache may keep, decodes to v.
+// It stores a clone, since the caller keeps v. It takes the key's own
+// slot, else an empty one, else a random one.
+func (c *decodeCache[T]) put(rec backend.Record, v *T) {
 	if c.clone == nil {
 		return
 	}
-	d := &decoded[T]{full: key, stamp: st, owner: owner, payload: payload, v: c.clone(v)}
+	c.keep(rec, c.clone(v))
+}
+
+// keep is put of a value that nobody else holds.
+func (c *decodeCache[T]) keep(rec backend.Record, v T) {
+	if c.clone == nil {
+		return
+	}
+	d := &decoded[T]{stamp: stampOf(rec), rec: rec, v: v}
+	key := rec.Key
 	b, k := c.bucket(key)
 	d.key = k
 	way := -1
@@ -176,7 +217,7 @@ func (c *decodeCache[T]) forgetOwner(owner string) {
 	for i := range c.buckets {
 		b := &c.buckets[i]
 		for w := range decodeWays {
-			if d := b.entries[w].Load(); d != nil && d.owner == owner {
+			if d := b.entries[w].Load(); d != nil && d.rec.Owner == owner {
 				b.entries[w].CompareAndSwap(d, nil)
 			}
 		}

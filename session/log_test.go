@@ -177,8 +177,9 @@ func TestLogPaths(t *testing.T) {
 			return e.m.Save(e.ctx, e.s)
 		}, []want{{level: "WARN", msg: "session: write not confirmed durable", op: "save", call: "Update", session: true}}},
 		{"UpdateLoad", false, func(e *env) error {
+			// other has not seen the session, so its Update must read it.
 			e.f.failing("Load", errDown)
-			_, err := e.m.Update(e.ctx, e.s.ID, func(*session.Session[Profile]) error { return nil })
+			_, err := e.other.Update(e.ctx, e.s.ID, func(*session.Session[Profile]) error { return nil })
 			return err
 		}, []want{storeFailed("update", "Load")}},
 		{"UpdateExhausted", false, func(e *env) error {

@@ -120,6 +120,8 @@ func (m *Manager[T]) create(ctx context.Context, owner string, data T, lifetime 
 			return nil, fmt.Errorf("session: create: %w", err)
 		}
 		s := m.fromRecord(id, stored, data)
+		stored.Payload = payload
+		m.remember(stored)
 		m.observe(ctx, Observation{Kind: ObservedCreated, Op: OpCreate, Bytes: len(payload)})
 		if err != nil {
 			return s, fmt.Errorf("session: create: %w", err)
@@ -201,29 +203,34 @@ func (m *Manager[T]) load(ctx context.Context, op Op, id string, now time.Time, 
 		m.observeLoadErr(ctx, op, err)
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
+	return m.open(ctx, op, id, rec, now)
+}
+
+// open decodes rec, the stored record of the session id, as live at now.
+func (m *Manager[T]) open(ctx context.Context, op Op, id string, rec backend.Record, now time.Time) (*Session[T], error) {
 	if rec.Expired(now) {
 		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeExpired})
 		return nil, fmt.Errorf("session: get: expired: %w", ErrNotFound)
 	}
+	key := rec.Key
 	s := m.fromRecord(id, rec, *new(T))
-	st := stamp{version: rec.Version, created: rec.CreatedAt.UnixNano()}
-	if m.decoded.get(key, st, rec.Payload, &s.Data) {
+	if m.decoded.get(key, stampOf(rec), rec.Payload, &s.Data) {
 		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeFound, Cache: CacheHit, Bytes: len(rec.Payload)})
 		return s, nil
 	}
 	// A codec may alias its input in what it decodes, which the caller
 	// then owns and may change: decode from the bytes Load returned (ours
 	// alone) and keep a copy for the decode cache.
-	data, keep := rec.Payload, rec.Payload
+	data := rec.Payload
 	if m.decoded.on() {
-		keep = bytes.Clone(keep)
+		rec.Payload = bytes.Clone(data)
 	}
 	if err := m.decode(data, &s.Data); err != nil {
 		m.logCorrupt(ctx, op, key, data, err)
 		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeCorrupt})
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
-	m.decoded.put(key, rec.Owner, st, keep, &s.Data)
+	m.decoded.put(rec, &s.Data)
 	m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeFound, Cache: m.cacheResult(), Bytes: len(data)})
 	return s, nil
 }
@@ -268,7 +275,40 @@ func (m *Manager[T]) save(ctx context.Context, op Op, s *Session[T]) error {
 	}
 	m.observe(ctx, Observation{Kind: ObservedSaved, Op: op, Bytes: len(rec.Payload)})
 	s.IdleDeadline, s.version = stored.IdleDeadline, stored.Version
+	stored.Payload = rec.Payload
+	m.remember(stored)
 	return err
+}
+
+// remember keeps stored, just written with payload (which the backend
+// copied on the way in), in the decode cache: the next Update of the
+// session starts from it without a read, and a Get that reads it back does
+// not decode it. It keeps what payload decodes to, not the value that was
+// encoded, so that every read sees what a read on another instance sees
+// (a codec need not round-trip every value exactly).
+func (m *Manager[T]) remember(stored backend.Record) {
+	if !m.decoded.on() {
+		return
+	}
+	var v T
+	if err := m.decode(stored.Payload, &v); err != nil {
+		m.decoded.forget(stored.Key) // a Get reports it
+		return
+	}
+	m.decoded.keep(stored, v)
+}
+
+// remembered is the session id as this Manager last read or wrote it, if
+// the decode cache holds it and it is live at now: where to start an
+// Update without a read. It may be stale; the write then conflicts.
+func (m *Manager[T]) remembered(ctx context.Context, id, key string, now time.Time) *Session[T] {
+	var data T
+	rec, ok := m.decoded.last(key, &data)
+	if !ok || rec.Expired(now) {
+		return nil
+	}
+	m.observe(ctx, Observation{Kind: ObservedLoaded, Op: OpUpdate, Outcome: OutcomeFound, Cache: CacheHit, Bytes: len(rec.Payload)})
+	return m.fromRecord(id, rec, data)
 }
 
 // applied reports whether err says that the write was applied all the same
@@ -304,21 +344,45 @@ func (m *Manager[T]) record(s *Session[T]) (backend.Record, error) {
 // Update stops and returns it, and nothing is saved. fn may run more than
 // once and must not keep s. A write that was applied is never retried: with
 // ErrNotDurable, Update returns the stored session and the error.
+//
+// An Update of a session this Manager created or wrote last (and still
+// holds in its decode cache, WithDecodeCache) reads nothing: it costs the
+// write alone, one round trip on the Redis and PostgreSQL backends. When
+// another instance wrote in between, the write conflicts and the next
+// attempt starts from the stored record the conflict carries
+// (backend.ConflictError), or from a fresh read where the backend returns
+// a plain ErrConflict.
 func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T]) error) (*Session[T], error) {
 	if !m.validID(id) {
 		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: OpUpdate, Outcome: OutcomeMalformed})
 		return nil, fmt.Errorf("session: update: malformed ID: %w", ErrNotFound)
 	}
-	unlock, err := m.updates.lock(ctx, storageKey(id))
+	key := storageKey(id)
+	unlock, err := m.updates.lock(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("session: update: %w", err)
 	}
 	defer unlock()
+	var current *backend.Record // what the last conflict reported stored
 	for attempt := 0; ; attempt++ {
-		// The first attempt may read a cached copy: when it is current the
-		// Update costs one round trip, the write's; when it is stale the
-		// write conflicts and the retries read the store itself.
-		s, err := m.load(ctx, OpUpdate, id, m.cf.clock(), attempt > 0)
+		// The first attempt starts from the session as this Manager last
+		// read or wrote it, else from a read that may be served by the
+		// backend's cache: when that is current the Update costs one round
+		// trip, the write's. When it is stale the write conflicts, and the
+		// next attempt starts from the stored record the conflict carries
+		// (backend.ConflictError), else from a read of the store itself.
+		now := m.cf.clock()
+		var s *Session[T]
+		switch {
+		case current != nil:
+			s, err = m.open(ctx, OpUpdate, id, *current, now)
+		case attempt == 0:
+			if s = m.remembered(ctx, id, key, now); s == nil {
+				s, err = m.load(ctx, OpUpdate, id, now, false)
+			}
+		default:
+			s, err = m.load(ctx, OpUpdate, id, now, true)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -338,6 +402,10 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 				m.observe(ctx, Observation{Kind: ObservedExhausted, Op: OpUpdate, N: attempt + 1})
 			}
 			return nil, fmt.Errorf("session: update after %d attempts: %w", attempt+1, err)
+		}
+		current = nil
+		if ce := (*backend.ConflictError)(nil); errors.As(err, &ce) && ce.Current.Key == key {
+			current = &ce.Current
 		}
 		m.observe(ctx, Observation{Kind: ObservedRetry, Op: OpUpdate, N: attempt + 2})
 		if err := retry.Backoff(ctx, attempt); err != nil {
@@ -390,6 +458,8 @@ func (m *Manager[T]) Renew(ctx context.Context, s *Session[T]) error {
 	m.observe(ctx, Observation{Kind: ObservedRenewed, Op: OpRenew, Bytes: len(rec.Payload)})
 	m.decoded.forget(s.key)
 	s.ID, s.key, s.version, s.IdleDeadline = id, stored.Key, stored.Version, stored.IdleDeadline
+	stored.Payload = rec.Payload
+	m.remember(stored)
 	if err != nil {
 		return fmt.Errorf("session: renew: %w", err)
 	}

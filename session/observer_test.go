@@ -66,7 +66,8 @@ func TestObserverEvents(t *testing.T) {
 	found := func(op session.Op, c session.CacheResult) session.Observation {
 		return session.Observation{Kind: session.ObservedLoaded, Op: op, Outcome: session.OutcomeFound, Cache: c, Bytes: size}
 	}
-	assert.Equal(t, []session.Observation{found(session.OpGet, session.CacheMiss), found(session.OpGetFresh, session.CacheHit)}, rec.take(), "Get, GetFresh")
+	// Create decoded what it wrote: the reads need not.
+	assert.Equal(t, []session.Observation{found(session.OpGet, session.CacheHit), found(session.OpGetFresh, session.CacheHit)}, rec.take(), "Get, GetFresh")
 
 	_, err = m.Get(ctx, "not-an-id")
 	require.Error(t, err)
@@ -104,8 +105,9 @@ func TestObserverEvents(t *testing.T) {
 	require.ErrorIs(t, err, session.ErrConflict)
 	var want []session.Observation
 	for attempt := 1; attempt <= 3; attempt++ {
-		// The first attempt reads what Save wrote, decoded before; the
-		// others what the other instance wrote, a new payload.
+		// The first attempt starts from what Save wrote, remembered; the
+		// others from what the other instance wrote, a new payload, which
+		// the conflict carries.
 		c := session.CacheMiss
 		if attempt == 1 {
 			c = session.CacheHit
