@@ -68,6 +68,11 @@ type decoded[T any] struct {
 	// payloads the caller owns, and take copies of those they are given).
 	rec backend.Record
 	v   T // never handed out; Get returns clones
+	// written: v is the value this Manager encoded into rec.Payload, not
+	// one decoded from it. Only Update starts from such an entry; a Get
+	// decodes, so that it sees what a Get on another instance sees (a
+	// codec need not round-trip every value exactly).
+	written bool
 }
 
 func newDecodeCache[T any](entries int) *decodeCache[T] {
@@ -129,7 +134,7 @@ func (c *decodeCache[T]) get(key string, st stamp, payload []byte, v *T) bool {
 		}
 		// Equal payloads decode to equal values.
 		d := b.entries[i].Load()
-		if d == nil || d.key != k {
+		if d == nil || d.key != k || d.written {
 			continue
 		}
 		if d.stamp == st && len(d.rec.Payload) == len(payload) && d.rec.Key == key || bytes.Equal(d.rec.Payload, payload) {
@@ -141,10 +146,10 @@ func (c *decodeCache[T]) get(key string, st stamp, payload []byte, v *T) bool {
 }
 
 // last stores into v a clone of the value of the record this Manager last
-// read or wrote under key, and returns that record (its Payload shared with
-// the cache: read-only), if the cache holds it. It may be stale: another
-// instance may have written since. Update starts from it, and its
-// compare-and-swap tells.
+// read or wrote under key (as decoded, or as it was encoded), and returns
+// that record (its Payload shared with the cache: read-only), if the
+// cache holds it. It may be stale: another instance may have written
+// since. Update starts from it, and its compare-and-swap tells.
 func (c *decodeCache[T]) last(key string, v *T) (backend.Record, bool) {
 	if c.clone == nil {
 		return backend.Record{}, false
@@ -169,15 +174,21 @@ func (c *decodeCache[T]) put(rec backend.Record, v *T) {
 	if c.clone == nil {
 		return
 	}
-	c.keep(rec, c.clone(v))
+	c.keep(rec, c.clone(v), false)
 }
 
-// keep is put of a value that nobody else holds.
-func (c *decodeCache[T]) keep(rec backend.Record, v T) {
+// wrote remembers that this Manager stored rec, whose Payload the cache
+// may keep, encoded from v: a clone of v, for Update to start from.
+func (c *decodeCache[T]) wrote(rec backend.Record, v *T) {
 	if c.clone == nil {
 		return
 	}
-	d := &decoded[T]{stamp: stampOf(rec), rec: rec, v: v}
+	c.keep(rec, c.clone(v), true)
+}
+
+// keep stores an entry of rec and v, which nobody else holds.
+func (c *decodeCache[T]) keep(rec backend.Record, v T, written bool) {
+	d := &decoded[T]{stamp: stampOf(rec), rec: rec, v: v, written: written}
 	key := rec.Key
 	b, k := c.bucket(key)
 	d.key = k

@@ -120,8 +120,7 @@ func (m *Manager[T]) create(ctx context.Context, owner string, data T, lifetime 
 			return nil, fmt.Errorf("session: create: %w", err)
 		}
 		s := m.fromRecord(id, stored, data)
-		stored.Payload = payload
-		m.remember(stored)
+		m.remember(stored, payload, &s.Data)
 		m.observe(ctx, Observation{Kind: ObservedCreated, Op: OpCreate, Bytes: len(payload)})
 		if err != nil {
 			return s, fmt.Errorf("session: create: %w", err)
@@ -275,27 +274,16 @@ func (m *Manager[T]) save(ctx context.Context, op Op, s *Session[T]) error {
 	}
 	m.observe(ctx, Observation{Kind: ObservedSaved, Op: op, Bytes: len(rec.Payload)})
 	s.IdleDeadline, s.version = stored.IdleDeadline, stored.Version
-	stored.Payload = rec.Payload
-	m.remember(stored)
+	m.remember(stored, rec.Payload, &s.Data)
 	return err
 }
 
 // remember keeps stored, just written with payload (which the backend
-// copied on the way in), in the decode cache: the next Update of the
-// session starts from it without a read, and a Get that reads it back does
-// not decode it. It keeps what payload decodes to, not the value that was
-// encoded, so that every read sees what a read on another instance sees
-// (a codec need not round-trip every value exactly).
-func (m *Manager[T]) remember(stored backend.Record) {
-	if !m.decoded.on() {
-		return
-	}
-	var v T
-	if err := m.decode(stored.Payload, &v); err != nil {
-		m.decoded.forget(stored.Key) // a Get reports it
-		return
-	}
-	m.decoded.keep(stored, v)
+// copied on the way in) encoded from v, in the decode cache, so that the
+// next Update of the session starts from it without a read.
+func (m *Manager[T]) remember(stored backend.Record, payload []byte, v *T) {
+	stored.Payload = payload
+	m.decoded.wrote(stored, v)
 }
 
 // remembered is the session id as this Manager last read or wrote it, if
@@ -346,7 +334,8 @@ func (m *Manager[T]) record(s *Session[T]) (backend.Record, error) {
 // ErrNotDurable, Update returns the stored session and the error.
 //
 // An Update of a session this Manager created or wrote last (and still
-// holds in its decode cache, WithDecodeCache) reads nothing: it costs the
+// holds in its decode cache, WithDecodeCache) reads nothing: fn gets a
+// copy of the data as this Manager wrote it, and the Update costs the
 // write alone, one round trip on the Redis and PostgreSQL backends. When
 // another instance wrote in between, the write conflicts and the next
 // attempt starts from the stored record the conflict carries
@@ -458,8 +447,7 @@ func (m *Manager[T]) Renew(ctx context.Context, s *Session[T]) error {
 	m.observe(ctx, Observation{Kind: ObservedRenewed, Op: OpRenew, Bytes: len(rec.Payload)})
 	m.decoded.forget(s.key)
 	s.ID, s.key, s.version, s.IdleDeadline = id, stored.Key, stored.Version, stored.IdleDeadline
-	stored.Payload = rec.Payload
-	m.remember(stored)
+	m.remember(stored, rec.Payload, &s.Data)
 	if err != nil {
 		return fmt.Errorf("session: renew: %w", err)
 	}

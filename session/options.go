@@ -101,9 +101,9 @@ func (m *Manager[T]) UpdateAttempts() int { return m.cf.maxAttempts }
 // with a caching backend, a hot session then costs no round trip and no
 // decoding. The copy is T's Clone (Cloner) or, for plain data, a copy by
 // reflection; for other types the option has no effect. The cache also
-// holds what this Manager wrote (decoded from the payload it stored), so
-// that an Update of a session the instance wrote last starts from it
-// without a read. 0 turns it off. Default: 4096.
+// holds a copy of what this Manager wrote, so that an Update of a session
+// the instance wrote last starts from it without a read (a Get still
+// decodes what it reads). 0 turns it off. Default: 4096.
 func WithDecodeCache(entries int) Option { return func(cf *config) { cf.decodeCache = entries } }
 
 func newConfig(opts []Option) (config, error) {
