@@ -106,6 +106,18 @@
 // recreates a missing record. Rekey is one script on standalone and
 // Sentinel, and two steps on a Cluster (see Backend.Rekey).
 //
+// The scripts are the functions of one Lua library (Redis 7 functions),
+// which New loads into every primary and sends with FCALL: a function
+// costs the server about a quarter less than the same script by EVALSHA,
+// which defines its helpers again on every call. The library is named
+// sessionkit_<hash of its code>, so instances of two releases each use
+// their own (FUNCTION LIST shows them; FUNCTION DELETE one no instance
+// uses). A server that lost it (a restart without persistence, FUNCTION
+// FLUSH, a new Cluster node) gets it again from the next write. Where the
+// ACL user may not run FCALL or FUNCTION LOAD, the Backend sends the same
+// scripts with EVALSHA instead; the user needs the @scripting category in
+// any case.
+//
 // # Client-side caching
 //
 // With the cache on (WithCache, the default), Load reads through rueidis

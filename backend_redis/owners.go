@@ -338,7 +338,7 @@ func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) 
 				// server that found nothing is the one the replicas follow
 				// (a restarted, empty primary is not), as Delete does.
 				// (EXISTS of the index routes WAIT to the index's node.)
-				_, werr = b.write(ctx, true, func(c rueidis.CommandClient, _ bool) rueidis.Completed {
+				_, werr = b.write(ctx, true, func(c rueidis.CommandClient, _ runMode) rueidis.Completed {
 					return c.B().Exists().Key(idx.keys[0]).Build()
 				})
 			}
@@ -494,7 +494,7 @@ end
 // ARGV[2] score (unix ms), ARGV[3] lease (ms). It adds the entry (never
 // lowering its score), gives it a new generation, counts one more writer
 // and keeps both keys alive until the last score.
-var claimScript = newScript(luaIndex + `
+var claimScript = newScript("claim", luaIndex, `
 local h, now = ARGV[1], nowMs()
 addEntry(KEYS[1], KEYS[2], h, ARGV[2])
 redis.call('HINCRBY', KEYS[2], 'p' .. h, 1)
@@ -507,7 +507,7 @@ return 1
 
 // releaseScript: KEYS[1] claims; ARGV[1] session hash. It counts one writer
 // less; it never creates the key.
-var releaseScript = newScript(`
+var releaseScript = newScript("release", "", `
 local f = 'p' .. ARGV[1]
 if redis.call('HEXISTS', KEYS[1], f) == 0 then return 0 end
 if redis.call('HINCRBY', KEYS[1], f, -1) <= 0 then
@@ -521,7 +521,7 @@ return 1
 // and returns {the Redis clock in ms, the members, the claims as a flat
 // HGETALL}: the caller pairs them up, so that the script spends no Lua
 // loop on an owner of 10,000 sessions.
-var snapshotScript = newScript(luaIndex + `
+var snapshotScript = newScript("snapshot", luaIndex, `
 local b = broken(KEYS[1], KEYS[2])
 if b then
   return redis.error_reply('SKBROKENINDEX the owner index held ' .. b .. ' instead of zset/hash; it was reset')
@@ -541,7 +541,7 @@ return {nowMs(), members, redis.call('HGETALL', KEYS[2])}
 // pruneScript: KEYS[1] index, KEYS[2] claims; ARGV pairs of session hash
 // and the generation a snapshot saw. It removes each entry whose
 // generation is unchanged, and the claims key with the last entry.
-var pruneScript = newScript(luaIndex + `
+var pruneScript = newScript("prune", luaIndex, `
 if broken(KEYS[1], KEYS[2]) then return 0 end
 local n = 0
 for i = 1, #ARGV, 2 do

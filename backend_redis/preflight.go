@@ -28,8 +28,9 @@ var (
 // preflight checks what the backend needs of the server, as far as the
 // server lets it look, within the operation timeout: that the user may
 // run scripts, and, unless WithEvictionAllowed, that no node can evict
-// keys (maxmemory-policy noeviction). It also loads the scripts into
-// every node. A server it cannot reach, or that
+// keys (maxmemory-policy noeviction). It also loads the library of
+// scripts (library.go) into every node, or where the user may not, the
+// scripts. A server it cannot reach, or that
 // refuses CONFIG GET (managed Redis often does), is not an error here:
 // the first operation reports the former, and the latter is documented.
 func (b *Backend) preflight() error {
@@ -46,12 +47,14 @@ func (b *Backend) preflight() error {
 		return err
 	}
 	nodes := b.nodes()
-	for _, node := range nodes {
-		cmds := make(rueidis.Commands, len(allScripts))
-		for i, s := range allScripts {
-			cmds[i] = node.B().ScriptLoad().Script(s.src).Build()
+	if !b.loadLibrary(ctx) && b.noFunctions.Load() {
+		for _, node := range nodes {
+			cmds := make(rueidis.Commands, len(allScripts))
+			for i, s := range allScripts {
+				cmds[i] = node.B().ScriptLoad().Script(s.src).Build()
+			}
+			node.DoMulti(ctx, cmds...) // best effort: EVALSHA falls back to EVAL
 		}
-		node.DoMulti(ctx, cmds...) // best effort: EVALSHA falls back to EVAL
 	}
 	if b.cfg.allowEviction {
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -67,6 +68,10 @@ type Backend struct {
 	done    chan struct{} // closed by Close: subscriptions end
 	// malformed counts undecodable messages on the event channels.
 	malformed atomic.Int64
+	// noFunctions: scripts go by EVALSHA, since the server or the user
+	// refused the library (library.go); loading serialises its loads.
+	noFunctions atomic.Bool
+	loading     sync.Mutex
 }
 
 // New returns a Backend that stores sessions through client, which may be a

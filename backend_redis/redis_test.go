@@ -98,6 +98,8 @@ func TestStandalone(t *testing.T) {
 	t.Run("Corrupt", func(t *testing.T) { testCorrupt(t, srv, client) })
 	t.Run("WrongType", func(t *testing.T) { testWrongType(t, srv, client) })
 	t.Run("Preflight", func(t *testing.T) { testPreflight(t, srv) })
+	t.Run("LibraryLost", func(t *testing.T) { testLibraryLost(t, client, srv) })
+	t.Run("NoFunctions", func(t *testing.T) { testNoFunctions(t, srv) })
 	t.Run("UnknownIDs", func(t *testing.T) { testUnknownIDs(t, srv, client) })
 	t.Run("NotReplicated", func(t *testing.T) { testNotReplicated(t, client) })
 	t.Run("NotDurableManager", func(t *testing.T) { testNotDurableManager(t, client) })

@@ -48,7 +48,7 @@ const (
 // layout, both written from the Go constants, and the helpers.
 var luaPrelude = fmt.Sprintf(`
 local NOT_FOUND, OK, CONFLICT, NEED_CLAIM, EXISTS, OTHER = %d, %d, %d, %d, %d, %d
-local EXPIRED = string.char(%d)
+local EXPIRED = '\%d'
 `, replyNotFound, replyOK, replyConflict, replyNeedClaim, replyExists, replyOther, backend.EventExpired) + luaRecord + `
 -- at is the big-endian integer of 8 bytes at offset i of s (exact: the
 -- times stay below 2^53).
@@ -117,7 +117,7 @@ end
 // which it renews (ARGV name, namePx). Success: {OK, created-at bytes}; a
 // version conflict: {CONFLICT, the stored record}, so that the caller can
 // retry without reading it.
-var updateScript = newScript(luaPrelude + luaIndex + `
+var updateScript = newScript("update", luaPrelude+luaIndex, `
 local expected, record, pxat, owner, abs, claimed, now, h, score, name, namePx = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
@@ -157,7 +157,7 @@ func indexScore(abs int64) string { return strconv.FormatInt(abs/1000+1, 10) }
 // and for a record stored under a hash its name key; ARGV: the record,
 // its PXAT, now, the session hash, the index score, the publish mode,
 // channel and message, the name and its PXAT (nameArgs).
-var createOwnedScript = newScript(luaPrelude + luaIndex + `
+var createOwnedScript = newScript("createOwned", luaPrelude+luaIndex, `
 local record, pxat, now, h, score, mode, ch, msg, name, namePx = unpack(ARGV)
 if not free(KEYS[1], now, mode, ch, msg) then return EXISTS end
 redis.call('SET', KEYS[1], record, 'PXAT', pxat)
@@ -175,7 +175,7 @@ return OK
 // session, and for a record stored under a hash its name key; ARGV: the
 // record, its PXAT, now, the publish mode, channel and message, the name
 // and its PXAT.
-var createScript = newScript(luaPrelude + `
+var createScript = newScript("create", luaPrelude, `
 local record, pxat, now, mode, ch, msg, name, namePx = unpack(ARGV)
 if not free(KEYS[1], now, mode, ch, msg) then return EXISTS end
 redis.call('SET', KEYS[1], record, 'PXAT', pxat)
@@ -193,7 +193,7 @@ return OK
 // stored under a hash its name key (kept if there is no record: an
 // expiry may still need it); ARGV: now, the publish mode, channel and
 // message head.
-var deleteScript = newScript(luaPrelude + `
+var deleteScript = newScript("delete", luaPrelude, `
 local now, mode, ch, head = unpack(ARGV)
 local v = redis.pcall('GET', KEYS[1])
 if not v then return NOT_FOUND end
@@ -207,7 +207,7 @@ return OK
 // touchScript moves the idle deadline of a record in place, and the key's
 // expiry to the earlier deadline; the version stays. Success: {version
 // bytes, created-at bytes}.
-var touchScript = newScript(luaPrelude + `
+var touchScript = newScript("touch", luaPrelude, `
 local idle, now = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
@@ -224,7 +224,7 @@ return {bytes8(v, VERSION), bytes8(v, CREATED)}
 // message), or the EventExpired of a record past a deadline at now
 // (ARGV[2]): OK deleted, NOT_FOUND gone (or deleted past a deadline),
 // OTHER another owner (or a record it cannot read).
-var deleteOwnedScript = newScript(luaPrelude + `
+var deleteOwnedScript = newScript("deleteOwned", luaPrelude, `
 local field, now, mode, ch, msg = unpack(ARGV)
 local v = redis.call('GET', KEYS[1])
 if not v then return NOT_FOUND end
@@ -243,7 +243,7 @@ return OK
 // version is still ARGV[1] (now: ARGV[2]) and then publishes the
 // EventRekeyed (ARGV[3..5]: publish mode, channel of the old key's slot,
 // message), which completes the Rekey.
-var deleteVersionScript = newScript(luaPrelude + `
+var deleteVersionScript = newScript("deleteVersion", luaPrelude, `
 local expected, now, mode, ch, msg = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
@@ -258,7 +258,7 @@ return OK
 // given) and publishes the abort message (ARGV: publish mode, channel of
 // the new key's slot, message), so that subscribers stop holding the new
 // key's events for the EventRekeyed (reorder.go).
-var undoRekeyScript = newScript(luaPrelude + `
+var undoRekeyScript = newScript("undoRekey", luaPrelude, `
 local mode, ch, msg = unpack(ARGV)
 redis.call('DEL', unpack(KEYS))
 publish(mode, ch, msg)
@@ -276,7 +276,7 @@ return OK
 // oldNamed, and the new session's name and its PXAT. The new key must be
 // free (free: a record past a deadline at now is replaced, with its
 // EventExpired first).
-var rekeyScript = newScript(luaPrelude + luaIndex + `
+var rekeyScript = newScript("rekey", luaPrelude+luaIndex, `
 local expected, record, pxat, now, h, score, mode, ch, msg, indexed, oldNamed, name, namePx = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
@@ -314,28 +314,48 @@ func replyError(op string, code int64) error {
 	return fmt.Errorf("redisbackend: %s: unexpected script reply %d", op, code)
 }
 
-// script is a Lua script run with EVALSHA, falling back to EVAL when the
-// server does not know it yet. Unlike rueidis.Lua it can run on a
-// DedicatedClient, which WAIT needs.
+// script is one of the package's Lua scripts. It runs as a function of
+// the package's library (FCALL, library.go) where the server has it, and
+// otherwise with EVALSHA, falling back to EVAL when the server does not
+// know it yet. Unlike rueidis.Lua it can run on a DedicatedClient, which
+// WAIT needs.
 type script struct {
-	src, sha string
+	name     string // its name in the library: the function is library.tag + "_" + name
+	body     string // the code after its preludes
+	src, sha string // the whole script, preludes and body, for EVAL and EVALSHA
+	fn       string // the function name in the library
 }
 
-func newScript(src string) *script {
+// newScript is the script name of body, which uses the definitions of
+// prelude (luaPrelude, luaIndex, both or none: the library defines both
+// once for all its functions).
+func newScript(name, prelude, body string) *script {
+	src := prelude + body
 	sum := sha1.Sum([]byte(src))
-	s := &script{src: src, sha: hex.EncodeToString(sum[:])}
+	s := &script{name: name, body: body, src: src, sha: hex.EncodeToString(sum[:])}
 	allScripts = append(allScripts, s)
 	return s
 }
 
-// allScripts are the scripts of the package, which New loads into the
-// server so that the first EVALSHA of each finds it (a restart or a
-// failover empties the server's script cache; then EVALSHA falls back to
-// EVAL once).
+// allScripts are the scripts of the package, which make up its library
+// (and which New loads with SCRIPT LOAD where the server refuses
+// libraries, so that the first EVALSHA of each finds it).
 var allScripts []*script
 
-func (s *script) cmd(c rueidis.CommandClient, eval bool, keys []string, args []string) rueidis.Completed {
-	if eval {
+// runMode is how a script is sent.
+type runMode uint8
+
+const (
+	modeEvalsha runMode = iota // by its SHA-1; NOSCRIPT if the server forgot it
+	modeEval                   // with its source
+	modeFcall                  // as a function of the library
+)
+
+func (s *script) cmd(c rueidis.CommandClient, mode runMode, keys []string, args []string) rueidis.Completed {
+	switch mode {
+	case modeFcall:
+		return c.B().Fcall().Function(s.fn).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+	case modeEval:
 		return c.B().Eval().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
 	}
 	return c.B().Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
@@ -346,17 +366,19 @@ func isNoScript(err error) bool {
 	return ok && e.IsNoScript()
 }
 
-// write sends one write command (built by mk, which is called again with
-// eval = true if EVALSHA found no script). When wait is true and the
-// backend has WithWaitReplicas, it runs WAIT on the same connection right
-// after the command and returns, besides the command's result, an error
-// matching ErrNotReplicated if too few replicas acknowledged. The first
-// return is the command's result, whose error the caller maps.
-func (b *Backend) write(ctx context.Context, wait bool, mk func(c rueidis.CommandClient, eval bool) rueidis.Completed) (rueidis.RedisResult, error) {
+// write sends one write command (built by mk for a mode, and again with
+// the mode again returns if the server does not know the script or
+// function). When wait is true and the backend has WithWaitReplicas, it
+// runs WAIT on the same connection right after the command and returns,
+// besides the command's result, an error matching ErrNotReplicated if too
+// few replicas acknowledged. The first return is the command's result,
+// whose error the caller maps.
+func (b *Backend) write(ctx context.Context, wait bool, mk func(c rueidis.CommandClient, mode runMode) rueidis.Completed) (rueidis.RedisResult, error) {
+	mode := b.mode()
 	if !wait || b.cfg.waitN == 0 {
-		res := b.client.Do(ctx, mk(b.client, false))
-		if isNoScript(res.Error()) {
-			res = b.client.Do(ctx, mk(b.client, true))
+		res := b.client.Do(ctx, mk(b.client, mode))
+		if m, ok := b.again(ctx, mode, res.Error()); ok {
+			res = b.client.Do(ctx, mk(b.client, m))
 		}
 		return res, nil
 	}
@@ -367,9 +389,9 @@ func (b *Backend) write(ctx context.Context, wait bool, mk func(c rueidis.Comman
 		waitCmd := func() rueidis.Completed {
 			return c.B().Wait().Numreplicas(int64(b.cfg.waitN)).Timeout(b.cfg.waitTimeout.Milliseconds()).Build()
 		}
-		rs := c.DoMulti(ctx, mk(c, false), waitCmd())
-		if isNoScript(rs[0].Error()) {
-			rs = c.DoMulti(ctx, mk(c, true), waitCmd())
+		rs := c.DoMulti(ctx, mk(c, mode), waitCmd())
+		if m, ok := b.again(ctx, mode, rs[0].Error()); ok {
+			rs = c.DoMulti(ctx, mk(c, m), waitCmd())
 		}
 		res, acked = rs[0], rs[1]
 		return nil
@@ -395,22 +417,23 @@ func (b *Backend) write(ctx context.Context, wait bool, mk func(c rueidis.Comman
 
 // run executes s on keys with args through write.
 func (b *Backend) run(ctx context.Context, wait bool, s *script, keys []string, args ...string) (rueidis.RedisResult, error) {
-	return b.write(ctx, wait, func(c rueidis.CommandClient, eval bool) rueidis.Completed {
-		return s.cmd(c, eval, keys, args)
+	return b.write(ctx, wait, func(c rueidis.CommandClient, mode runMode) rueidis.Completed {
+		return s.cmd(c, mode, keys, args)
 	})
 }
 
 // runMulti executes s once per keys[i] (the keys of one session or one
 // index each, with args(i)) in one pipeline, without WAIT.
 func (b *Backend) runMulti(ctx context.Context, s *script, keys [][]string, args func(i int) []string) []rueidis.RedisResult {
+	mode := b.mode()
 	cmds := make(rueidis.Commands, len(keys))
 	for i, k := range keys {
-		cmds[i] = s.cmd(b.client, false, k, args(i))
+		cmds[i] = s.cmd(b.client, mode, k, args(i))
 	}
 	res := b.client.DoMulti(ctx, cmds...)
 	for i, r := range res {
-		if isNoScript(r.Error()) {
-			res[i] = b.client.Do(ctx, s.cmd(b.client, true, keys[i], args(i)))
+		if m, ok := b.again(ctx, mode, r.Error()); ok {
+			res[i] = b.client.Do(ctx, s.cmd(b.client, m, keys[i], args(i)))
 		}
 	}
 	return res

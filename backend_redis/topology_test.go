@@ -30,6 +30,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("Conformance", func(t *testing.T) { conformance.Run(t, factory(client)) })
 	t.Run("OwnerRaces", func(t *testing.T) { testOwnerRaces(t, client) })
+	t.Run("LibraryLost", func(t *testing.T) { testLibraryLost(t, client, c.Nodes...) })
 
 	t.Run("SpreadAndCached", func(t *testing.T) {
 		ctx := ctxT(t, time.Minute)

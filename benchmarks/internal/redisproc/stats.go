@@ -20,6 +20,18 @@ type CmdStat struct {
 // CmdStats maps a command name ("get", "evalsha") to its counters.
 type CmdStats map[string]CmdStat
 
+// Scripts is the sum of the script calls: FCALL, EVALSHA and EVAL (a
+// sessionkit Backend sends its scripts as FCALL of its library, and with
+// EVALSHA where the server refuses libraries).
+func (d CmdStats) Scripts() CmdStat {
+	var s CmdStat
+	for _, c := range []string{"fcall", "evalsha", "eval"} {
+		s.Calls += d[c].Calls
+		s.Usec += d[c].Usec
+	}
+	return s
+}
+
 // CommandStats returns the server's INFO commandstats.
 func CommandStats(addr string) (CmdStats, error) {
 	info, err := Command(addr, "INFO", "commandstats")
