@@ -355,11 +355,15 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 	var current *backend.Record // what the last conflict reported stored
 	for attempt := 0; ; attempt++ {
 		// The first attempt starts from the session as this Manager last
-		// read or wrote it, else from a read that may be served by the
-		// backend's cache: when that is current the Update costs one round
-		// trip, the write's. When it is stale the write conflicts, and the
-		// next attempt starts from the stored record the conflict carries
-		// (backend.ConflictError), else from a read of the store itself.
+		// read or wrote it: when that is current the Update costs one
+		// round trip, the write's. When it is stale the write conflicts,
+		// and the next attempt starts from the stored record the conflict
+		// carries (backend.ConflictError), else from a read of the store
+		// itself. Without such an entry the first attempt reads: from the
+		// store itself too where the decode cache is on (a session this
+		// Manager has not read lately is seldom in the backend's cache
+		// either, and a cache miss costs more than a plain read), else
+		// through the backend's cache.
 		now := m.cf.clock()
 		var s *Session[T]
 		switch {
@@ -367,7 +371,7 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 			s, err = m.open(ctx, OpUpdate, id, *current, now)
 		case attempt == 0:
 			if s = m.remembered(ctx, id, key, now); s == nil {
-				s, err = m.load(ctx, OpUpdate, id, now, false)
+				s, err = m.load(ctx, OpUpdate, id, now, m.decoded.on())
 			}
 		default:
 			s, err = m.load(ctx, OpUpdate, id, now, true)
