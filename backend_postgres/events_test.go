@@ -330,9 +330,16 @@ func TestEventsReconnect(t *testing.T) {
 	}
 	// Close waited for the connection's close; the server ends the
 	// session a moment later, and nothing signals that: poll, bounded.
+	awaitNoListener(t, ctx, admin, app, b, "Close")
+}
+
+// awaitNoListener polls, for at most 5 s, until b has no listener session
+// of application app, which ended after what.
+func awaitNoListener(t *testing.T, ctx context.Context, admin *pgxpool.Pool, app string, b *postgresbackend.Backend, what string) {
+	t.Helper()
 	for i := 0; listenerPid(t, ctx, admin, app, b) != 0; i++ {
 		if i == 500 {
-			t.Fatal("the listener session outlived Close by 5 s")
+			t.Fatalf("the listener session outlived %s by 5 s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -358,13 +365,7 @@ func TestEventsSubscribeContext(t *testing.T) {
 		t.Fatal("no listener session")
 	}
 	cancel()
-	admin := newPool(t)
-	for i := 0; listenerPid(t, ctx, admin, app, b) != 0; i++ {
-		if i == 500 {
-			t.Fatal("the listener session outlived its context by 5 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	awaitNoListener(t, ctx, newPool(t), app, b, "its context")
 }
 
 // TestEventsManagerDestroyByOwner: "log out everywhere" on instance 1

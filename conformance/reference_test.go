@@ -577,16 +577,7 @@ func (r *refBackend) Subscribe(ctx context.Context, fn func(backend.Event)) erro
 			default:
 			}
 		}
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case e := <-ch:
-					fn(e)
-				}
-			}
-		}()
+		go deliverFrom(ctx, ch, fn)
 	case r.has(flawEventsOutOfOrder):
 		var held *backend.Event
 		swapped := func(e backend.Event) {
@@ -607,16 +598,7 @@ func (r *refBackend) Subscribe(ctx context.Context, fn func(backend.Event)) erro
 		ch := make(chan backend.Event, concurrentSize)
 		sub.push = func(e backend.Event) { ch <- e }
 		for range 2 {
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case e := <-ch:
-						fn(e)
-					}
-				}
-			}()
+			go deliverFrom(ctx, ch, fn)
 		}
 	default:
 		sub.push = eventq.Start(ctx, refQueueSize, fn).Push
@@ -718,5 +700,17 @@ func (r *refBackend) janitor() {
 			}
 		}
 		r.mu.Unlock()
+	}
+}
+
+// deliverFrom calls fn with each event from ch until ctx is done.
+func deliverFrom(ctx context.Context, ch <-chan backend.Event, fn func(backend.Event)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-ch:
+			fn(e)
+		}
 	}
 }

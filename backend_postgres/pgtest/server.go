@@ -192,16 +192,7 @@ func (s *Server) stop() {
 	if s.p == nil {
 		return
 	}
-	_ = s.p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.p.done:
-	case <-time.After(stopTimeout):
-		_ = s.p.cmd.Process.Kill()
-		select {
-		case <-s.p.done:
-		case <-time.After(killTimeout):
-		}
-	}
+	childproc.Stop(s.p.cmd.Process, s.p.done, syscall.SIGINT, stopTimeout, killTimeout)
 	s.p = nil
 }
 

@@ -20,7 +20,29 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 )
+
+// Stop ends process p, whose Wait closes done when it returns: it sends
+// sig and waits up to grace, then sends SIGKILL (unless sig was SIGKILL)
+// and waits up to killWait more. A SIGKILLed child not reaped by then is
+// stuck in the kernel; nothing more can be done from here.
+func Stop(p *os.Process, done <-chan struct{}, sig os.Signal, grace, killWait time.Duration) {
+	_ = p.Signal(sig)
+	select {
+	case <-done:
+		return
+	case <-time.After(grace):
+	}
+	if sig == os.Kill {
+		return
+	}
+	_ = p.Kill()
+	select {
+	case <-done:
+	case <-time.After(killWait):
+	}
+}
 
 // Start starts cmd (cmd.Start) from the spawner thread, with the
 // parent-death signal set in cmd.SysProcAttr, keeping what the caller set

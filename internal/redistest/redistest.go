@@ -196,13 +196,7 @@ func (s *Server) killLocked() {
 	if s.p == nil {
 		return
 	}
-	_ = s.p.cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-s.p.done:
-	case <-time.After(killTimeout):
-		// A SIGKILLed child that is not reaped within seconds is stuck in
-		// the kernel; nothing more can be done from here.
-	}
+	childproc.Stop(s.p.cmd.Process, s.p.done, syscall.SIGKILL, killTimeout, 0)
 	s.p = nil
 }
 
@@ -213,13 +207,8 @@ func (s *Server) stop() {
 	if s.p == nil {
 		return
 	}
-	_ = s.p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.p.done:
-		s.p = nil
-	case <-time.After(stopTimeout):
-		s.killLocked()
-	}
+	childproc.Stop(s.p.cmd.Process, s.p.done, syscall.SIGTERM, stopTimeout, killTimeout)
+	s.p = nil
 }
 
 // Restart starts the server again on the same port, with the same
