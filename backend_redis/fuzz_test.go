@@ -9,11 +9,12 @@ import (
 // record or ErrCorruptRecord, never panics, and a record accounts for
 // every byte of the value.
 func FuzzDecodeRecord(f *testing.F) {
-	valid, err := encodeRecord(7, 1, 2, 3, "owner", "key", []byte("payload"))
+	valid, err := encodeRecord(7, 1, 2, 3, "owner", []byte("payload"))
 	if err != nil {
 		f.Fatal(err)
 	}
-	for _, seed := range []string{valid, "", "\x01", valid[:minRecord], valid + "x", "\x02" + valid[1:]} {
+	v1 := formatV1Record(7, 1, 2, 3, "owner", "key", "payload")
+	for _, seed := range []string{valid, v1, "", "\x01", "\x02", valid[:minRecord], valid + "x", "\x03" + valid[1:], v1[:minRecord+7]} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -24,7 +25,11 @@ func FuzzDecodeRecord(f *testing.F) {
 			}
 			return
 		}
-		if n := minRecord + len(rec.Owner) + len(rec.Key) + len(rec.Payload); n != len(s) {
+		n := minRecord + len(rec.Owner) + len(rec.Payload)
+		if s[0] == formatV1 {
+			n += 4 + int(bigEndian32(s[minRecord+len(rec.Owner):]))
+		}
+		if n != len(s) {
 			t.Fatalf("a record of %d bytes decoded to fields of %d", len(s), n)
 		}
 	})

@@ -3,8 +3,10 @@ package redisbackend
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,7 +127,7 @@ func TestInternal(t *testing.T) {
 				key := fmt.Sprint("expired", i)
 				var kb keyBuf
 				rk, _ := b.sessionKey(&kb, key)
-				val, err := encodeRecord(1, micros(now.Add(-time.Hour)), micros(deadlines[0]), micros(deadlines[1]), "", key, []byte("p"))
+				val, err := encodeRecord(1, micros(now.Add(-time.Hour)), micros(deadlines[0]), micros(deadlines[1]), "", []byte("p"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -157,27 +159,139 @@ func TestInternal(t *testing.T) {
 	})
 
 	t.Run("RecordRoundTrip", func(t *testing.T) {
-		s, err := encodeRecord(7, 1, 2, 3, "own{er}", "k\x00ey", []byte("pay\nload"))
+		s, err := encodeRecord(7, 1, 2, 3, "own{er}", []byte("pay\nload"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, err := decodeRecord(s)
-		if err != nil {
-			t.Fatal(err)
+		v1 := formatV1Record(7, 1, 2, 3, "own{er}", "k\x00ey", "pay\nload")
+		for _, s := range []string{s, v1} {
+			rec, err := decodeRecord(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Version != 7 || rec.Owner != "own{er}" || rec.Key != "" || !bytes.Equal(rec.Payload, []byte("pay\nload")) ||
+				rec.CreatedAt.UnixMicro() != 1 || rec.IdleDeadline.UnixMicro() != 2 || rec.AbsoluteDeadline.UnixMicro() != 3 {
+				t.Fatalf("round trip of format %d: %+v", s[0], rec)
+			}
 		}
-		if rec.Version != 7 || rec.Owner != "own{er}" || rec.Key != "k\x00ey" || !bytes.Equal(rec.Payload, []byte("pay\nload")) ||
-			rec.CreatedAt.UnixMicro() != 1 || rec.IdleDeadline.UnixMicro() != 2 || rec.AbsoluteDeadline.UnixMicro() != 3 {
-			t.Fatalf("round trip: %+v", rec)
+		if len(s) != minRecord+len("own{er}")+len("pay\nload") {
+			t.Fatalf("a record of %d bytes, want header, owner and payload only", len(s))
 		}
-		for i := 0; i < len(s); i++ {
-			if _, err := decodeRecord(s[:i]); err == nil && i < minRecord+len("own{er}")+len("k\x00ey") {
+		for i := range len(s) {
+			if _, err := decodeRecord(s[:i]); err == nil && i < minRecord+len("own{er}") {
 				t.Fatalf("decode of %d of %d bytes: no error", i, len(s))
 			}
 		}
-		for _, bad := range []string{"", "x", strings.Repeat("\xff", 100), "\x01" + strings.Repeat("\xff", 60)} {
+		for i := range len(v1) {
+			if _, err := decodeRecord(v1[:i]); err == nil && i < minRecord+len("own{er}")+4+len("k\x00ey") {
+				t.Fatalf("decode of %d of %d bytes of a format 1 record: no error", i, len(v1))
+			}
+		}
+		for _, bad := range []string{"", "x", strings.Repeat("\xff", 100), "\x01" + strings.Repeat("\xff", 60), "\x02" + strings.Repeat("\xff", 60), "\x03" + s[1:]} {
 			if _, err := decodeRecord(bad); !errors.Is(err, ErrCorruptRecord) {
 				t.Fatalf("decode(%q) = %v, want ErrCorruptRecord", bad, err)
 			}
+		}
+	})
+
+	// FormatV1: the records an earlier release stored (format 1, with the
+	// key inside) are read, written over in format 2, listed and deleted
+	// by owner, under a key kept as it is and under a hashed one.
+	t.Run("FormatV1", func(t *testing.T) {
+		b, err := New(client, WithPrefix("v1:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		managerKey := strings.Repeat("A", hashLen)
+		for _, key := range []string{managerKey, "hashed key"} {
+			var kb keyBuf
+			rk, h := b.sessionKey(&kb, key)
+			abs := now.Add(time.Hour)
+			val := formatV1Record(3, micros(now), micros(abs), micros(abs), "o1", key, "old")
+			cmds := rueidis.Commands{client.B().Set().Key(rk).Value(val).Px(time.Hour).Build(),
+				client.B().Zadd().Key(b.indexKey("o1")).ScoreMember().ScoreMember(float64(abs.UnixMilli()+1), h).Build()}
+			if hashed(h) {
+				cmds = append(cmds, client.B().Set().Key(b.nameKey(h)).Value(key).Px(2*time.Hour).Build())
+			}
+			for _, r := range client.DoMulti(ctx, cmds...) {
+				if err := r.Error(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rec, err := b.Load(ctx, key)
+			if err != nil || rec.Key != key || rec.Version != 3 || rec.Owner != "o1" || string(rec.Payload) != "old" {
+				t.Fatalf("%q: Load of a format 1 record = %+v, %v", key, rec, err)
+			}
+			rec.Payload = []byte("new")
+			if _, err := b.Update(ctx, rec); err != nil {
+				t.Fatalf("%q: Update of a format 1 record: %v", key, err)
+			}
+			s, err := client.Do(ctx, client.B().Get().Key(rk).Build()).ToString()
+			if err != nil || s[0] != formatV2 {
+				t.Fatalf("%q: after Update the stored record is %q, %v; want format 2", key, s, err)
+			}
+			if got, err := b.LoadFresh(ctx, key); err != nil || got.Version != 4 || string(got.Payload) != "new" || !got.CreatedAt.Equal(rec.CreatedAt) {
+				t.Fatalf("%q: LoadFresh after Update = %+v, %v", key, got, err)
+			}
+			// Another format 1 record of the owner, to list and delete as
+			// it was stored.
+			key2 := key + "2"
+			if key == managerKey {
+				key2 = strings.Repeat("B", hashLen)
+			}
+			rk2, h2 := b.sessionKey(&kb, key2)
+			cmds = rueidis.Commands{client.B().Set().Key(rk2).Value(formatV1Record(1, micros(now), micros(abs), micros(abs), "o1", key2, "p")).Px(time.Hour).Build(),
+				client.B().Zadd().Key(b.indexKey("o1")).ScoreMember().ScoreMember(float64(abs.UnixMilli()+1), h2).Build()}
+			if hashed(h2) {
+				cmds = append(cmds, client.B().Set().Key(b.nameKey(h2)).Value(key2).Px(2*time.Hour).Build())
+			}
+			for _, r := range client.DoMulti(ctx, cmds...) {
+				if err := r.Error(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			list, err := b.ListByOwner(ctx, "o1")
+			if err != nil || len(list) != 2 {
+				t.Fatalf("%q: ListByOwner = %d records, %v; want 2", key, len(list), err)
+			}
+			keys := []string{list[0].Key, list[1].Key}
+			if !slices.Contains(keys, key) || !slices.Contains(keys, key2) {
+				t.Fatalf("%q: ListByOwner keys %q, want %q and %q", key, keys, key, key2)
+			}
+			if n, err := b.DeleteByOwner(ctx, "o1"); err != nil || n != 2 {
+				t.Fatalf("%q: DeleteByOwner = %d, %v; want 2", key, n, err)
+			}
+		}
+	})
+
+	// NameLost: a record stored under a hash whose name key is gone
+	// (evicted) cannot be listed by key, but DeleteByOwner still ends it.
+	t.Run("NameLost", func(t *testing.T) {
+		b, err := New(client, WithPrefix("nl:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Create(ctx, testRecord("named", "o1", "p")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Create(ctx, testRecord("nameless", "o1", "p")); err != nil {
+			t.Fatal(err)
+		}
+		var kb keyBuf
+		_, h := b.sessionKey(&kb, "nameless")
+		if err := client.Do(ctx, client.B().Del().Key(b.nameKey(h)).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		list, err := b.ListByOwner(ctx, "o1")
+		if err != nil || len(list) != 1 || list[0].Key != "named" {
+			t.Fatalf("ListByOwner = %+v, %v; want the named session only", list, err)
+		}
+		if n, err := b.DeleteByOwner(ctx, "o1"); err != nil || n != 2 {
+			t.Fatalf("DeleteByOwner = %d, %v; want 2", n, err)
+		}
+		if _, err := b.LoadFresh(ctx, "nameless"); !errors.Is(err, backend.ErrNotFound) {
+			t.Fatalf("LoadFresh after DeleteByOwner = %v, want ErrNotFound", err)
 		}
 	})
 
@@ -507,7 +621,7 @@ func TestExpiredByWrite(t *testing.T) {
 				now := time.Now()
 				var kb keyBuf
 				rk, h := b.sessionKey(&kb, key)
-				val, err := encodeRecord(1, micros(now.Add(-time.Hour)), micros(now.Add(-time.Second)), micros(now.Add(time.Hour)), owner, key, []byte("p"))
+				val, err := encodeRecord(1, micros(now.Add(-time.Hour)), micros(now.Add(-time.Second)), micros(now.Add(time.Hour)), owner, []byte("p"))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -566,4 +680,18 @@ func TestExpiredByWrite(t *testing.T) {
 				backend.Event{Kind: backend.EventCreated, Key: "owned", Owner: "marker"})
 		})
 	}
+}
+
+// formatV1Record is a record as format 1 stored it: the key after the
+// owner, as a 4-byte length and the bytes.
+func formatV1Record(version uint64, created, idle, abs int64, owner, key, payload string) string {
+	b := []byte{formatV1}
+	for _, v := range []uint64{version, uint64(created), uint64(idle), uint64(abs)} {
+		b = binary.BigEndian.AppendUint64(b, v)
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(owner)))
+	b = append(b, owner...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(key)))
+	b = append(b, key...)
+	return string(append(b, payload...))
 }

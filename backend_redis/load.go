@@ -126,9 +126,7 @@ func (b *Backend) read(ctx context.Context, op, rk, key string, cached bool) (re
 		return r, b.fail(ctx, op, err)
 	default:
 		r.rec, r.bad = viewRecord(s)
-		if r.bad == nil && r.rec.Key != key {
-			r.bad = fmt.Errorf("%w: stored under another key", ErrCorruptRecord)
-		}
+		r.rec.Key = key
 	}
 	return r, nil
 }

@@ -200,41 +200,53 @@ func anyPending(snap []indexEntry) bool {
 	return false
 }
 
-// check reads the sessions of snap from Redis, uncached, in one pipeline.
-// It returns the live records of this owner with their entries, and the
-// entries that the read proved stale and that may be pruned. A record it
-// cannot read is neither.
+// check reads the sessions of snap from Redis, uncached, in one pipeline,
+// with the name keys of those stored under a hash (their records do not
+// hold their keys). It returns the live records of this owner with their
+// entries, and the entries that the read proved stale and that may be
+// pruned. A record it cannot read is neither. A live record stored under
+// a hash whose name key is gone (evicted, say) is returned with Key "":
+// DeleteByOwner deletes it, ListByOwner cannot name it.
 func (x ownerIndex) check(ctx context.Context, snap []indexEntry) (live []backend.Record, liveEntries, stale []indexEntry, err error) {
 	if len(snap) == 0 {
 		return nil, nil, nil, nil
 	}
 	b := x.b
-	cmds := make(rueidis.Commands, len(snap))
-	for i, e := range snap {
-		cmds[i] = b.client.B().Get().Key(b.sessionKeyOf(e.h)).Build()
+	cmds := make(rueidis.Commands, 0, len(snap))
+	for _, e := range snap {
+		cmds = append(cmds, b.client.B().Get().Key(b.sessionKeyOf(e.h)).Build())
+		if hashed(e.h) {
+			cmds = append(cmds, b.client.B().Get().Key(b.nameKey(e.h)).Build())
+		}
 	}
 	res := b.client.DoMulti(ctx, cmds...)
 	now := time.Now()
-	var kb [hashLen]byte
-	for i, r := range res {
-		e := snap[i]
-		s, err := r.ToString()
-		if rueidis.IsRedisNil(err) {
+	for _, e := range snap {
+		r, key := res[0], e.h
+		res = res[1:]
+		if hashed(e.h) {
+			name, nerr := res[0].ToString()
+			res = res[1:]
+			if nerr != nil && !rueidis.IsRedisNil(nerr) {
+				return nil, nil, nil, nerr
+			}
+			key = name
+		}
+		s, rerr := r.ToString()
+		if rueidis.IsRedisNil(rerr) {
 			if !e.pending {
 				stale = append(stale, e)
 			}
 			continue
 		}
-		if err != nil {
-			return nil, nil, nil, err
+		if rerr != nil {
+			return nil, nil, nil, rerr
 		}
-		rec, err := decodeRecord(s)
-		if err != nil {
+		rec, derr := decodeRecord(s)
+		if derr != nil {
 			continue
 		}
-		if sessionHash(kb[:], rec.Key); string(kb[:]) != e.h {
-			continue
-		}
+		rec.Key = key
 		if rec.Owner == x.owner && !rec.Expired(now) {
 			live = append(live, rec)
 			liveEntries = append(liveEntries, e)
@@ -288,7 +300,12 @@ func (b *Backend) ListByOwner(ctx context.Context, owner string) ([]backend.Reco
 		return nil, b.fail(ctx, op, err)
 	}
 	idx.prune(ctx, stale)
-	return append(out, live...), nil
+	for _, rec := range live {
+		if rec.Key != "" {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
 }
 
 // DeleteByOwner deletes every live record whose Owner is owner and reports

@@ -44,7 +44,7 @@ func TestOwnerIndexInterleavings(t *testing.T) {
 			rec := testRecord("k", "olga", "p")
 			var kb keyBuf
 			rk, h := b.sessionKey(&kb, rec.Key)
-			val, times, err := encodeAt(rec, rec.Key, 1)
+			val, times, err := encodeAt(rec, 1)
 			abs := times.abs
 			if err != nil {
 				t.Fatal(err)
@@ -81,9 +81,11 @@ func TestOwnerIndexInterleavings(t *testing.T) {
 					if c, err = idx.claim(ctx, "test", h, abs); err != nil {
 						t.Fatal(err)
 					}
-				case "Write":
-					if err := client.Do(ctx, client.B().Set().Key(rk).Value(val).Build()).Error(); err != nil {
-						t.Fatal(err)
+				case "Write": // the record and its name, as Create's script writes them
+					for _, r := range client.DoMulti(ctx, client.B().Set().Key(rk).Value(val).Build(), client.B().Set().Key(b.nameKey(h)).Value(rec.Key).Build()) {
+						if err := r.Error(); err != nil {
+							t.Fatal(err)
+						}
 					}
 				case "Release":
 					c.release()

@@ -15,28 +15,34 @@ import (
 // client-side cache when it is warm) returns everything Load needs:
 //
 //	offset  size  field (integers big-endian)
-//	0       1     format, formatV1
+//	0       1     format, formatV2
 //	1       8     version, uint64
 //	9       8     created-at, unix microseconds (0: zero time.Time)
 //	17      8     idle deadline, unix microseconds
 //	25      8     absolute deadline, unix microseconds
 //	33      4     owner length n
 //	37      n     owner
-//	37+n    4     key length m
-//	41+n    m     key (the backend key, so that ListByOwner can return it)
-//	41+n+m  ...   payload
+//	37+n    ...   payload
+//
+// The record does not hold its key: the Redis key it is stored under
+// names it (keys.go), as the key itself for the Manager's keys and
+// through the name key for the others. Format 1, written before, held the
+// key after the owner (4-byte length, then the bytes); it is still read,
+// so that the sessions stored by an earlier release live on, and every
+// write stores format 2.
 //
 // The Lua scripts read the version as raw bytes, the deadlines as numbers
 // (exact: microsecond times stay below 2^53) and the owner as the
 // length-prefixed bytes at offset 33; luaRecord gives them the offsets.
 const (
-	formatV1    = 1
+	formatV1    = 1 // read only: the key after the owner
+	formatV2    = 2
 	offVersion  = 1
 	offCreated  = 9
 	offIdle     = 17
 	offAbs      = 25
 	offOwnerLen = 33
-	minRecord   = 41 // header with empty owner and key
+	minRecord   = 37 // header with an empty owner
 
 	// maxMicros keeps times exact in Lua numbers (doubles); it is the year
 	// 2255.
@@ -44,11 +50,12 @@ const (
 )
 
 // luaRecord is the record layout as the scripts use it, written from the
-// constants above: Lua strings are 1-based.
+// constants above: Lua strings are 1-based. Both formats share the header
+// the scripts read.
 var luaRecord = fmt.Sprintf(`
-local FORMAT, MIN_RECORD = %d, %d
+local FORMAT, FORMAT_V1, MIN_RECORD = %d, %d, %d
 local VERSION, CREATED, IDLE, ABS, OWNER = %d, %d, %d, %d, %d
-`, formatV1, minRecord, offVersion+1, offCreated+1, offIdle+1, offAbs+1, offOwnerLen+1)
+`, formatV2, formatV1, minRecord, offVersion+1, offCreated+1, offIdle+1, offAbs+1, offOwnerLen+1)
 
 // micros converts t to unix microseconds for storage: 0 for the zero time,
 // otherwise clamped to [1, maxMicros].
@@ -82,20 +89,18 @@ func pxat(us int64) int64 {
 }
 
 // encodeRecord returns the stored form of a record.
-func encodeRecord(version uint64, created, idle, abs int64, owner, key string, payload []byte) (string, error) {
-	if len(owner) > math.MaxUint32 || len(key) > math.MaxUint32 {
-		return "", fmt.Errorf("redisbackend: owner or key longer than %d bytes", uint32(math.MaxUint32))
+func encodeRecord(version uint64, created, idle, abs int64, owner string, payload []byte) (string, error) {
+	if len(owner) > math.MaxUint32 {
+		return "", fmt.Errorf("redisbackend: owner longer than %d bytes", uint32(math.MaxUint32))
 	}
-	b := make([]byte, 0, minRecord+len(owner)+len(key)+len(payload))
-	b = append(b, formatV1)
+	b := make([]byte, 0, minRecord+len(owner)+len(payload))
+	b = append(b, formatV2)
 	b = binary.BigEndian.AppendUint64(b, version)
 	b = binary.BigEndian.AppendUint64(b, uint64(created))
 	b = binary.BigEndian.AppendUint64(b, uint64(idle))
 	b = binary.BigEndian.AppendUint64(b, uint64(abs))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(owner)))
 	b = append(b, owner...)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(key)))
-	b = append(b, key...)
 	b = append(b, payload...)
 	return string(b), nil
 }
@@ -114,7 +119,7 @@ func versionBytes(v uint64) string {
 }
 
 // decodeRecord parses a stored record. The Payload is a fresh copy; Owner
-// and Key are substrings of s.
+// is a substring of s. The Key is left empty: the caller knows it.
 func decodeRecord(s string) (backend.Record, error) {
 	return copied(viewRecord(s))
 }
@@ -123,27 +128,31 @@ func decodeRecord(s string) (backend.Record, error) {
 // strings are immutable, so nothing can change it under the caller, and the
 // caller must not change it either.
 func viewRecord(s string) (backend.Record, error) {
-	if len(s) < minRecord || s[0] != formatV1 {
+	if len(s) < minRecord || (s[0] != formatV2 && s[0] != formatV1) {
 		return backend.Record{}, fmt.Errorf("%w: bad header (%d bytes)", ErrCorruptRecord, len(s))
 	}
 	off := offOwnerLen + 4
 	n32 := bigEndian32(s[offOwnerLen:])
-	if uint64(n32) > uint64(len(s)-off-4) { // unsigned: no negative lengths where int has 32 bits
+	if uint64(n32) > uint64(len(s)-off) { // unsigned: no negative lengths where int has 32 bits
 		return backend.Record{}, fmt.Errorf("%w: owner length %d beyond the record", ErrCorruptRecord, n32)
 	}
 	n := int(n32)
 	owner := s[off : off+n]
 	off += n
-	m32 := bigEndian32(s[off:])
-	off += 4
-	if uint64(m32) > uint64(len(s)-off) {
-		return backend.Record{}, fmt.Errorf("%w: key length %d beyond the record", ErrCorruptRecord, m32)
+	if s[0] == formatV1 { // skip the key
+		if len(s)-off < 4 {
+			return backend.Record{}, fmt.Errorf("%w: format 1 record without its key length", ErrCorruptRecord)
+		}
+		m32 := bigEndian32(s[off:])
+		off += 4
+		if uint64(m32) > uint64(len(s)-off) {
+			return backend.Record{}, fmt.Errorf("%w: key length %d beyond the record", ErrCorruptRecord, m32)
+		}
+		off += int(m32)
 	}
-	m := int(m32)
 	return backend.Record{
-		Key:              s[off : off+m],
 		Owner:            owner,
-		Payload:          viewBytes(s[off+m:]),
+		Payload:          viewBytes(s[off:]),
 		Version:          bigEndian64(s[offVersion:]),
 		CreatedAt:        fromMicros(int64(bigEndian64(s[offCreated:]))),
 		IdleDeadline:     fromMicros(int64(bigEndian64(s[offIdle:]))),

@@ -40,7 +40,7 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	if newKey == "" {
 		return backend.Record{}, errEmptyKey(op)
 	}
-	val, t, err := encodeAt(rec, newKey, 1)
+	val, t, err := encodeAt(rec, 1)
 	if err != nil {
 		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, err)
 	}

@@ -57,8 +57,12 @@ local function at(s, i) return (struct.unpack('>I8', s, i)) end
 local function bytes8(s, i) return string.sub(s, i, i + 7) end
 -- hasOwner reports whether record v has the owner field f.
 local function hasOwner(v, f) return string.sub(v, OWNER, OWNER - 1 + #f) == f end
--- readable reports whether v has a header this package writes.
-local function readable(v) return #v >= MIN_RECORD and string.byte(v, 1) == FORMAT end
+-- readable reports whether v has a header this package writes (or wrote:
+-- format 1, with at least the key length after the owner).
+local function readable(v)
+  local f = string.byte(v, 1)
+  return (f == FORMAT and #v >= MIN_RECORD) or (f == FORMAT_V1 and #v >= MIN_RECORD + 4)
+end
 -- publish sends an event message (eventmsg.go) to channel ch: by SPUBLISH
 -- for mode 'S' (a Cluster: ch is in the slot of the record written), by
 -- PUBLISH for mode 'P'; mode '' publishes nothing.

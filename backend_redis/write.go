@@ -61,11 +61,10 @@ func (b *Backend) token(h string) guardToken {
 // storedTimes are a record's times as stored: unix microseconds.
 type storedTimes struct{ created, idle, abs int64 }
 
-// encodeAt returns the stored form of rec under key with version v, and
-// its times.
-func encodeAt(rec backend.Record, key string, v uint64) (string, storedTimes, error) {
+// encodeAt returns the stored form of rec with version v, and its times.
+func encodeAt(rec backend.Record, v uint64) (string, storedTimes, error) {
 	t := storedTimes{micros(rec.CreatedAt), micros(rec.IdleDeadline), micros(rec.AbsoluteDeadline)}
-	val, err := encodeRecord(v, t.created, t.idle, t.abs, rec.Owner, key, rec.Payload)
+	val, err := encodeRecord(v, t.created, t.idle, t.abs, rec.Owner, rec.Payload)
 	return val, t, err
 }
 
@@ -102,7 +101,7 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 	if rec.Key == "" {
 		return backend.Record{}, errEmptyKey(op)
 	}
-	val, t, err := encodeAt(rec, rec.Key, 1)
+	val, t, err := encodeAt(rec, 1)
 	if err != nil {
 		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, err)
 	}
@@ -163,7 +162,7 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 	if rec.Version == ^uint64(0) {
 		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w: version overflow", op, backend.ErrConflict)
 	}
-	val, t, err := encodeAt(rec, rec.Key, rec.Version+1)
+	val, t, err := encodeAt(rec, rec.Version+1)
 	if err != nil {
 		return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, err)
 	}
@@ -225,9 +224,7 @@ func (w *writeOp) conflict(res rueidis.RedisResult, key string) (bool, error) {
 		return true, fmt.Errorf("redisbackend: %s: unexpected conflict reply: %w", w.op, err)
 	}
 	cur, err := decodeRecord(s)
-	if err == nil && cur.Key != key {
-		err = fmt.Errorf("%w: stored under another key", ErrCorruptRecord)
-	}
+	cur.Key = key
 	if err != nil {
 		return true, fmt.Errorf("redisbackend: %s: %w", w.op, err)
 	}
