@@ -60,7 +60,7 @@ func (b *Backend) size() (records, indexed, owners int) {
 		o.mu.Lock()
 		owners += len(o.m)
 		for _, set := range o.m {
-			indexed += len(set)
+			indexed += len(set.keys)
 		}
 		o.mu.Unlock()
 	}
@@ -78,8 +78,16 @@ func checkIndex(t *testing.T, b *Backend) {
 				continue
 			}
 			owned++
-			if _, ok := b.s.ownerFor(p.Owner).m[p.Owner][k]; !ok {
+			set := b.s.ownerFor(p.Owner).m[p.Owner]
+			if set == nil {
 				t.Errorf("record %q of owner %q is missing from the owner index", k, p.Owner)
+				continue
+			}
+			if _, ok := set.keys[k]; !ok {
+				t.Errorf("record %q of owner %q is missing from the owner index", k, p.Owner)
+			}
+			if unsafe.StringData(p.Owner) != unsafe.StringData(set.name) {
+				t.Errorf("record %q holds a copy of its owner's name %q of its own, not the index's", k, p.Owner)
 			}
 		}
 	}

@@ -109,7 +109,7 @@ func New(opts ...Option) *Backend {
 	}
 	for i := range s.shards {
 		s.shards[i].m = make(map[string]*entry)
-		s.owners[i].m = make(map[string]map[string]struct{})
+		s.owners[i].m = make(map[string]*ownerSet)
 	}
 	b := &Backend{s: s}
 	if cfg.janitor > 0 {
@@ -166,8 +166,8 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 	sh.m[rec.Key] = e
 	if !had || oldOwner != e.Owner {
 		s.unindex(oldOwner, rec.Key)
-		s.index(e.Owner, rec.Key)
 	}
+	e.Owner = s.index(e.Owner, rec.Key)
 	if s.active() {
 		s.publish(backend.Event{Kind: backend.EventCreated, Key: rec.Key, Owner: e.Owner})
 	}
@@ -247,7 +247,9 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 	}
 	if p.Owner != rec.Owner {
 		s.unindex(p.Owner, rec.Key)
-		s.index(rec.Owner, rec.Key)
+		n.Owner = s.index(rec.Owner, rec.Key)
+	} else {
+		n.Owner = p.Owner // the index's copy
 	}
 	n.Version, n.created = p.Version+1, p.created
 	s.setExpiry(&n, rec.IdleDeadline, rec.AbsoluteDeadline)
@@ -350,7 +352,7 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 		s.ended(newKey, taken, false)
 	}
 	to.m[newKey] = n
-	s.index(n.Owner, newKey)
+	n.Owner = s.index(n.Owner, newKey)
 	delete(from.m, rec.Key)
 	s.unindex(old.Owner, rec.Key)
 	if s.active() {

@@ -14,7 +14,14 @@ import (
 // is closed.
 type ownerData struct {
 	mu sync.Mutex
-	m  map[string]map[string]struct{}
+	m  map[string]*ownerSet
+}
+
+// ownerSet is the keys of one owner, and the owner's name as the entries of
+// those keys hold it: one copy of the name per owner, not per record.
+type ownerSet struct {
+	name string
+	keys map[string]struct{}
 }
 
 // ownerShard pads ownerData to two cache lines, as shard does.
@@ -28,23 +35,26 @@ func (s *store) ownerFor(owner string) *ownerShard {
 	return &s.owners[maphash.String(s.seed, owner)&s.mask]
 }
 
-// index records that key belongs to owner. The caller holds the write lock
-// of key's record shard.
-func (s *store) index(owner, key string) {
+// index records that key belongs to owner, and returns owner as the index
+// holds it, for key's entry to share. The caller holds the write lock of
+// key's record shard.
+func (s *store) index(owner, key string) string {
 	if owner == "" {
-		return
+		return ""
 	}
 	o := s.ownerFor(owner)
 	o.mu.Lock()
-	if o.m != nil {
-		set := o.m[owner]
-		if set == nil {
-			set = make(map[string]struct{})
-			o.m[owner] = set
-		}
-		set[key] = struct{}{}
+	defer o.mu.Unlock()
+	if o.m == nil {
+		return owner
 	}
-	o.mu.Unlock()
+	set := o.m[owner]
+	if set == nil {
+		set = &ownerSet{name: owner, keys: make(map[string]struct{})}
+		o.m[owner] = set
+	}
+	set.keys[key] = struct{}{}
+	return set.name
 }
 
 // unindex records that key no longer belongs to owner, dropping the owner's
@@ -57,8 +67,8 @@ func (s *store) unindex(owner, key string) {
 	o := s.ownerFor(owner)
 	o.mu.Lock()
 	if set, ok := o.m[owner]; ok {
-		delete(set, key)
-		if len(set) == 0 {
+		delete(set.keys, key)
+		if len(set.keys) == 0 {
 			delete(o.m, owner)
 		}
 	}
@@ -74,7 +84,10 @@ func (s *store) ownerKeys(owner string) (keys []string, closed bool) {
 		o.mu.Unlock()
 		return nil, true
 	}
-	set := o.m[owner]
+	var set map[string]struct{}
+	if os := o.m[owner]; os != nil {
+		set = os.keys
+	}
 	keys = make([]string, 0, len(set))
 	for k := range set {
 		keys = append(keys, k)
