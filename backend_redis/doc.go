@@ -88,13 +88,16 @@
 //
 // The sessions of an owner are indexed in a sorted set at
 // <prefix>o:{<SHA-256 of owner>} whose members are the h of the sessions,
-// scored by their absolute deadlines, beside a hash of claims at
-// <prefix>o:{<SHA-256 of owner>}w (same slot). The index lies in another
-// slot than its sessions, so it is kept a superset of them: a writer claims
-// the entry before a session gets the owner and releases the claim after
-// the write, and a reader prunes an entry only when a read of the session
-// proved it stale and no writer claimed it since the reader's snapshot.
-// So no live session is ever missing from its owner's index, and
+// scored by their absolute deadlines, and it is kept a superset of them.
+// Off a Cluster the index and the sessions are on one server: the script
+// that gives a session its owner adds the entry, and an entry is removed
+// only by a script that reads the session in the same step and finds it
+// stale. On a Cluster the index lies in another slot than its sessions and
+// has a hash of claims beside it, at <prefix>o:{<SHA-256 of owner>}w: a
+// writer claims the entry before a session gets the owner and releases the
+// claim after the write, and a reader prunes an entry only when a read of
+// the session proved it stale and no writer claimed it since the reader's
+// snapshot. So no live session is ever missing from its owner's index, and
 // DeleteByOwner, which repeats until it finds nothing live and nothing in
 // flight, ends every session of the owner (owners.go has the argument).
 // The session key is the only authority. No keyspace notifications, no

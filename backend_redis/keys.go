@@ -11,7 +11,8 @@ import (
 //
 //	<prefix>s:{<tag>}<rest>         a session, h = tag+rest (sessionKey)
 //	<prefix>o:{<hash of owner>}     the owner index, a sorted set (owners.go)
-//	<prefix>o:{<hash of owner>}w    the claims of that index, a hash
+//	<prefix>o:{<hash of owner>}w    the claims of that index, a hash (on a
+//	                                Cluster only)
 //	<prefix>n:{<tag>}<rest>         the key of a session whose h is a hash
 //	                                ('~'), so that its expiry can be
 //	                                reported by key (nameKey)

@@ -13,22 +13,31 @@ import (
 	"github.com/sessionkit/sessionkit/backend"
 )
 
-// The owner index of an owner is two keys in one Cluster slot (the hash tag
-// is the owner's hash):
+// The owner index of an owner is <prefix>o:{<owner hash>}, a sorted set
+// whose members are session hashes, scored by the session's absolute
+// deadline (unix ms, rounded up); the key expires with its latest score.
+// Every protocol below keeps one invariant at every instant: every live
+// session whose owner is O has an entry in O's index.
 //
-//   - <prefix>o:{<owner hash>}, a sorted set whose members are session
-//     hashes, scored by the session's absolute deadline (unix ms, rounded
-//     up); the key expires with its latest score;
-//   - <prefix>o:{<owner hash>}w, a hash of claims: per member h, its
-//     generation (field h, a number that grows with every claim), the
-//     number of writers between their claim and their release (field "p"+h)
-//     and when the latest claim lapses (field "l"+h, Redis clock, unix ms);
-//     field "#" is the counter the generations come from.
+// Off a Cluster (standalone, Sentinel) the session and its owner's index
+// are on one server, so scripts keep the invariant by themselves: a write
+// that gives a session owner O, or a later absolute deadline, adds the
+// entry in the same script (addEntryZ), and a pruner removes an entry
+// only in a script that reads the session and finds it gone, of another
+// owner or past a deadline (sweepScript). Nothing can run between the
+// read and the removal, so no live entry is ever removed, and
+// DeleteByOwner knows the owner has nothing left when one sweep over all
+// the members of the index finds nothing live and no member it was not
+// given (see DeleteByOwner).
 //
-// The session key is the only authority, and it lives in another slot on a
-// Cluster, so no script can change a session and its entry together. The
-// protocol keeps one invariant at every instant, on every topology: every
-// live session whose owner is O has an entry in O's index.
+// On a Cluster the session key lives in another slot than the index, so
+// no script can change a session and its entry together. There the index
+// has a second key in its slot, <prefix>o:{<owner hash>}w, a hash of
+// claims: per member h, its generation (field h, a number that grows with
+// every claim), the number of writers between their claim and their
+// release (field "p"+h) and when the latest claim lapses (field "l"+h,
+// Redis clock, unix ms); field "#" is the counter the generations come
+// from. The claims protocol:
 //
 //   - A writer that is about to give a session owner O, or a later absolute
 //     deadline, first claims the entry (claim: add it, raise its score, bump
@@ -53,12 +62,13 @@ import (
 // s, so w < s < r: the read at r sees owner O and h is not stale. So after
 // w the entry stays while the session has owner O.
 //
-// Delete, Update to another owner and Rekey leave the old entry behind; it
-// is pruned by the next ListByOwner or DeleteByOwner of that owner, or
-// dropped when its score passes. DeleteByOwner repeats until a round finds
-// nothing live and nothing pending, and a second snapshot shows no new
-// claim since (see DeleteByOwner), so a session renewed or created while
-// it runs is ended too.
+// On every topology Delete, Update to another owner and Rekey leave the
+// old entry behind; it is pruned by the next ListByOwner or DeleteByOwner
+// of that owner, or dropped when its score passes. On a Cluster
+// DeleteByOwner repeats until a round finds nothing live and nothing
+// pending, and a second snapshot shows no new claim since (see
+// DeleteByOwner), so a session renewed or created while it runs is ended
+// too.
 
 // claimLeaseMargin is how long a claim outlives the write it protects: the
 // write must reach Redis within the operation timeout of the claim, plus
@@ -69,13 +79,16 @@ const claimLeaseMargin = 2 * time.Second
 type ownerIndex struct {
 	b     *Backend
 	owner string
-	keys  []string // the sorted set and its claims
+	keys  []string // the sorted set, and on a Cluster its claims
 }
 
 // ownerIndex returns the index of owner; owner "" has none (its claims are
 // no-ops).
 func (b *Backend) ownerIndex(owner string) ownerIndex {
 	k := b.indexKey(owner)
+	if !b.cluster {
+		return ownerIndex{b: b, owner: owner, keys: []string{k}}
+	}
 	return ownerIndex{b: b, owner: owner, keys: []string{k, k + "w"}}
 }
 
@@ -95,8 +108,8 @@ type claim struct {
 
 // claim adds the session hash h to the index with score abs (the absolute
 // deadline, unix micros) and marks it pending, before the caller writes a
-// session that has this owner. The caller writes with c.ctx and must call
-// c.release (defer it). For owner "" it does nothing.
+// session that has this owner, on a Cluster. The caller writes with c.ctx
+// and must call c.release (defer it). For owner "" it does nothing.
 func (x ownerIndex) claim(ctx context.Context, op, h string, abs int64) (*claim, error) {
 	if x.owner == "" {
 		return &claim{ctx: ctx}, nil
@@ -267,11 +280,40 @@ func (x ownerIndex) prune(ctx context.Context, es []indexEntry) {
 	if len(es) == 0 {
 		return
 	}
+	if !x.b.cluster {
+		_, _, _ = x.sweep(ctx, es)
+		return
+	}
 	args := make([]string, 0, 2*len(es))
 	for _, e := range es {
 		args = append(args, e.h, e.gen)
 	}
 	_, _ = x.b.run(ctx, false, pruneScript, x.keys, args...)
+}
+
+// sweep, off a Cluster, removes the entries of es whose sessions are gone,
+// of another owner or past a deadline, each checked in the same script as
+// its removal. It reports how many of es are live sessions of the owner
+// and how many members the index holds that are not in es.
+func (x ownerIndex) sweep(ctx context.Context, es []indexEntry) (live, others int64, err error) {
+	b := x.b
+	keys := make([]string, 0, 1+len(es))
+	args := make([]string, 0, 2+len(es))
+	keys = append(keys, x.keys[0])
+	args = append(args, ownerField(x.owner), nowMicros())
+	for _, e := range es {
+		keys = append(keys, b.sessionKeyOf(e.h))
+		args = append(args, e.h)
+	}
+	res, _ := b.run(ctx, false, sweepScript, keys, args...)
+	n, err := res.AsIntSlice()
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(n) != 2 {
+		return 0, 0, fmt.Errorf("redisbackend: unexpected sweep reply of %d elements", len(n))
+	}
+	return n[0], n[1], nil
 }
 
 // ListByOwner returns the live records whose Owner is owner, read from
@@ -315,13 +357,16 @@ func (b *Backend) ListByOwner(ctx context.Context, owner string) ([]backend.Reco
 // EventExpired, and not counted.
 //
 // It repeats until the owner has nothing left: a round takes a snapshot of
-// the index, reads the sessions and deletes the live ones; it ends after a
-// round that found nothing live and no write in flight, once a further
-// snapshot shows that no writer has claimed an entry since. So a session
-// that a concurrent Rekey (Renew) or Create gives the owner is deleted
-// too, unless that write begins after DeleteByOwner has verified the index
-// empty. Under a stream of new sessions of the owner it runs until the
-// operation deadline and returns the count so far with the error.
+// the index, reads the sessions and deletes the live ones. Off a Cluster it
+// ends after a round whose sweep (one script over every member of the
+// snapshot) found none of them live and no member besides them; on a
+// Cluster after a round that found nothing live and no write in flight,
+// once a further snapshot shows that no writer has claimed an entry since.
+// So a session that a concurrent Rekey (Renew) or Create gives the owner is
+// deleted too, unless that write begins after DeleteByOwner has verified
+// the index empty. Under a stream of new sessions of the owner it runs
+// until the operation deadline and returns the count so far with the
+// error.
 //
 // With WithWaitReplicas each deletion waits for the replicas; after the
 // first that is not acknowledged in time it deletes the rest without
@@ -342,6 +387,50 @@ func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) 
 	idx := b.ownerIndex(owner)
 	n := 0
 	var werr error
+	// done ends a DeleteByOwner that found the owner has nothing left.
+	done := func() (int, error) {
+		if n == 0 && b.cfg.waitN > 0 {
+			// Nothing deleted, so nothing waited: confirm that the server
+			// that found nothing is the one the replicas follow (a
+			// restarted, empty primary is not), as Delete does. (EXISTS of
+			// the index routes WAIT to the index's node.)
+			_, werr = b.write(ctx, true, func(c rueidis.CommandClient, _ runMode) rueidis.Completed {
+				return c.B().Exists().Key(idx.keys[0]).Build()
+			})
+		}
+		if werr != nil {
+			return n, fmt.Errorf("redisbackend: %s: %w", op, werr)
+		}
+		return n, nil
+	}
+	if !b.cluster {
+		for {
+			snap, err := idx.snapshot(ctx, op)
+			if err != nil {
+				return n, err
+			}
+			live, liveEntries, _, err := idx.check(ctx, snap)
+			if err != nil {
+				return n, b.fail(ctx, op, err)
+			}
+			k, _, e, err := b.deleteOwned(ctx, op, owner, live, liveEntries, werr == nil)
+			n += k
+			werr = cmp.Or(werr, e)
+			if err != nil {
+				return n, err
+			}
+			left, others, err := idx.sweep(ctx, snap)
+			if err != nil {
+				return n, b.fail(ctx, op, err)
+			}
+			if left == 0 && others == 0 {
+				return done()
+			}
+			if err := ctx.Err(); err != nil {
+				return n, fmt.Errorf("redisbackend: %s: sessions of this owner keep appearing: %w", op, err)
+			}
+		}
+	}
 	var prev []indexEntry
 	verified := false
 	for wait := time.Millisecond; ; {
@@ -350,19 +439,7 @@ func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) 
 			return n, err
 		}
 		if verified && within(snap, prev) {
-			if n == 0 && b.cfg.waitN > 0 {
-				// Nothing deleted, so nothing waited: confirm that the
-				// server that found nothing is the one the replicas follow
-				// (a restarted, empty primary is not), as Delete does.
-				// (EXISTS of the index routes WAIT to the index's node.)
-				_, werr = b.write(ctx, true, func(c rueidis.CommandClient, _ runMode) rueidis.Completed {
-					return c.B().Exists().Key(idx.keys[0]).Build()
-				})
-			}
-			if werr != nil {
-				return n, fmt.Errorf("redisbackend: %s: %w", op, werr)
-			}
-			return n, nil
+			return done()
 		}
 		live, liveEntries, stale, err := idx.check(ctx, snap)
 		if err != nil {
@@ -461,16 +538,17 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // with %.0f: Lua would print large ones in exponent notation.
 //
 // An index key of another type than the protocol writes (something else
-// wrote there) is of no use to anyone: broken deletes both keys, so that
-// writes and "log out everywhere" go on working. The snapshot then
-// reports it, since sessions indexed before cannot be found.
+// wrote there) is of no use to anyone: broken deletes the index (both keys
+// on a Cluster; w is nil off one), so that writes and "log out
+// everywhere" go on working. The snapshot then reports it, since sessions
+// indexed before cannot be found.
 //
-// addEntry is the part of a claim that every writer does: add the entry,
-// raise its score, give it a new generation, keep both keys alive until
-// the last score. On a server that holds both the session and its
-// owner's index (standalone, Sentinel), the session scripts call it in
-// the same script as the write: nothing can run between the two, so such
-// a claim is never pending and needs no release.
+// addEntry is the part of a claim that every writer does on a Cluster: add
+// the entry, raise its score, give it a new generation, keep both keys
+// alive until the last score. addEntryZ is what the session scripts do
+// off a Cluster, in the same script as the write: add the entry and raise
+// its score, keeping the index alive until the last score; there are no
+// claims.
 //
 // A new claims key starts the generations at the Redis clock in
 // microseconds. Every claim is a script that takes more than a
@@ -482,9 +560,9 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // entry; TestOwnerIndexInterleavings/TwoPruners caught it now and then.)
 const luaIndex = `
 local function broken(z, w)
-  local zt, wt = redis.call('TYPE', z).ok, redis.call('TYPE', w).ok
+  local zt, wt = redis.call('TYPE', z).ok, w and redis.call('TYPE', w).ok or 'none'
   if (zt ~= 'zset' and zt ~= 'none') or (wt ~= 'hash' and wt ~= 'none') then
-    redis.call('DEL', z, w)
+    if w then redis.call('DEL', z, w) else redis.call('DEL', z) end
     return zt .. '/' .. wt
   end
 end
@@ -504,6 +582,11 @@ local function addEntry(z, w, h, score)
   for _, k in ipairs({z, w}) do
     if redis.call('PEXPIRETIME', k) < s then redis.call('PEXPIREAT', k, score) end
   end
+end
+local function addEntryZ(z, h, score)
+  broken(z)
+  redis.call('ZADD', z, 'GT', score, h)
+  if redis.call('PEXPIRETIME', z) < tonumber(score) then redis.call('PEXPIREAT', z, score) end
 end
 `
 
@@ -533,26 +616,57 @@ end
 return 1
 `)
 
-// snapshotScript: KEYS[1] index, KEYS[2] claims; ARGV[1] now (unix ms,
-// application clock). It drops the entries whose score is not after now
-// and returns {the Redis clock in ms, the members, the claims as a flat
-// HGETALL}: the caller pairs them up, so that the script spends no Lua
-// loop on an owner of 10,000 sessions.
+// snapshotScript: KEYS[1] index, on a Cluster KEYS[2] claims; ARGV[1] now
+// (unix ms, application clock). It drops the entries whose score is not
+// after now and returns {the Redis clock in ms, the members, the claims as
+// a flat HGETALL (none off a Cluster)}: the caller pairs them up, so that
+// the script spends no Lua loop on an owner of 10,000 sessions.
 var snapshotScript = newScript("snapshot", luaIndex, `
-local b = broken(KEYS[1], KEYS[2])
+local z, w = KEYS[1], KEYS[2]
+local b = broken(z, w)
 if b then
   return redis.error_reply('SKBROKENINDEX the owner index held ' .. b .. ' instead of zset/hash; it was reset')
 end
-for _, h in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
-  redis.call('HDEL', KEYS[2], h, 'p' .. h, 'l' .. h)
+if w then
+  for _, h in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', ARGV[1])) do
+    redis.call('HDEL', w, h, 'p' .. h, 'l' .. h)
+  end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+redis.call('ZREMRANGEBYSCORE', z, '-inf', ARGV[1])
+local members = redis.call('ZRANGE', z, 0, -1)
+if not w then return {nowMs(), members, {}} end
 if #members == 0 then
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', w)
   return {nowMs(), members, {}}
 end
-return {nowMs(), members, redis.call('HGETALL', KEYS[2])}
+return {nowMs(), members, redis.call('HGETALL', w)}
+`)
+
+// sweepScript, off a Cluster: KEYS[1] the index, then the session key of
+// each member to check; ARGV the owner field, now (unix micros,
+// application clock), then the members, in the order of their keys. It
+// removes each member still in the index whose session is gone, or holds
+// a record of another owner or past a deadline at now (a value it cannot
+// read stays), and returns {how many of them are live sessions of the
+// owner, how many members the index holds besides those it was given}.
+var sweepScript = newScript("sweep", luaPrelude, `
+local z, field, now = KEYS[1], ARGV[1], ARGV[2]
+if redis.call('TYPE', z).ok ~= 'zset' then return {0, 0} end
+local kept, live = 0, 0
+for i = 3, #ARGV do
+  local h = ARGV[i]
+  if redis.call('ZSCORE', z, h) then
+    local v = redis.pcall('GET', KEYS[i - 1])
+    local ours = type(v) == 'string' and readable(v)
+    if not v or (ours and not (hasOwner(v, field) and isLive(v, now))) then
+      redis.call('ZREM', z, h)
+    else
+      kept = kept + 1
+      if ours then live = live + 1 end
+    end
+  end
+end
+return {live, redis.call('ZCARD', z) - kept}
 `)
 
 // pruneScript: KEYS[1] index, KEYS[2] claims; ARGV pairs of session hash

@@ -5,13 +5,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessionkit/sessionkit/backend"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 )
 
-// TestOwnerIndexInterleavings drives the owner index protocol step by step
-// through the interleavings of a pruner (snapshot, read, prune) and a
-// writer (claim, write, release) that lost entries before, and checks that
-// the entry of the written session survives each of them (see owners.go).
+// TestOwnerIndexInterleavings drives the Cluster's owner index protocol
+// step by step through the interleavings of a pruner (snapshot, read,
+// prune) and a writer (claim, write, release) that lost entries before,
+// and checks that the entry of the written session survives each of them
+// (see owners.go). TestOwnerIndexSweep does the same off a Cluster.
 func TestOwnerIndexInterleavings(t *testing.T) {
 	srv := redistest.Standalone(t)
 	client := newTestClient(t, srv.Addr)
@@ -41,6 +43,7 @@ func TestOwnerIndexInterleavings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			b.cluster = true // the claims protocol, on one server
 			rec := testRecord("k", "olga", "p")
 			var kb keyBuf
 			rk, h := b.sessionKey(&kb, rec.Key)
@@ -110,6 +113,7 @@ func TestOwnerIndexInterleavings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b.cluster = true // the claims protocol, on one server
 		idx := b.ownerIndex("olga")
 		c, err := idx.claim(ctx, "test", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", time.Now().Add(time.Hour).UnixMicro())
 		if err != nil {
@@ -131,6 +135,7 @@ func TestOwnerIndexInterleavings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b.cluster = true // the claims protocol, on one server
 		idx := b.ownerIndex("olga")
 		h := "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
 		if _, err := idx.claim(ctx, "test", h, time.Now().Add(time.Hour).UnixMicro()); err != nil {
@@ -163,4 +168,126 @@ func TestOwnerIndexInterleavings(t *testing.T) {
 			t.Fatalf("keys left after the lapsed claim was pruned: %q", keys)
 		}
 	})
+}
+
+// TestOwnerIndexSweep: off a Cluster a writer adds the index entry in the
+// script of its write, and a pruner removes one only in a sweep that reads
+// the session in the same script. Whatever the pruner saw before, a write
+// between its snapshot or read and its sweep keeps the entry; a stale
+// entry is removed; and a sweep reports members it was not given, so that
+// DeleteByOwner does not stop before a session it never saw.
+func TestOwnerIndexSweep(t *testing.T) {
+	srv := redistest.Standalone(t)
+	client := newTestClient(t, srv.Addr)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	cases := map[string][]string{
+		"WriteBetweenReadAndSweep":     {"pSnapshot", "pRead", "wWrite", "pSweep"},
+		"WriteBetweenSnapshotAndRead":  {"pSnapshot", "wWrite", "pRead", "pSweep"},
+		"TwoPruners":                   {"pSnapshot", "qSnapshot", "pRead", "pSweep", "wWrite", "qRead", "qSweep"},
+		"WriteAfterTheSweepOfTheOther": {"pSnapshot", "pRead", "qSnapshot", "qRead", "qSweep", "wWrite", "pSweep"},
+	}
+	for name, order := range cases {
+		t.Run(name, func(t *testing.T) {
+			b, err := New(client, WithPrefix("sw"+name+":"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := testRecord("k", "olga", "p")
+			idx := staleEntry(t, ctx, b, rec)
+			type pruner struct{ snap, stale []indexEntry }
+			ps := map[byte]*pruner{'p': {}, 'q': {}}
+			for _, step := range order {
+				p := ps[step[0]]
+				switch step[1:] {
+				case "Snapshot":
+					if p.snap, err = idx.snapshot(ctx, "test"); err != nil || len(p.snap) != 1 {
+						t.Fatalf("snapshot = %+v, %v; want the stale entry", p.snap, err)
+					}
+				case "Read":
+					if _, _, p.stale, err = idx.check(ctx, p.snap); err != nil {
+						t.Fatal(err)
+					}
+				case "Sweep":
+					idx.prune(ctx, p.stale)
+				case "Write":
+					if _, err := b.Create(ctx, rec); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					t.Fatalf("unknown step %q", step)
+				}
+			}
+			got, err := b.ListByOwner(ctx, rec.Owner)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("after %v: ListByOwner = %d records, %v; want the written session", order, len(got), err)
+			}
+			if n, err := b.DeleteByOwner(ctx, rec.Owner); n != 1 || err != nil {
+				t.Fatalf("DeleteByOwner = %d, %v; want 1", n, err)
+			}
+			if keys := srv.Do(t, "KEYS", "sw"+name+":*"); keys != "" {
+				t.Fatalf("keys left after DeleteByOwner: %q", keys)
+			}
+		})
+	}
+
+	t.Run("PruneStale", func(t *testing.T) {
+		// The control: without a writer the stale entry goes, and the
+		// index key with it.
+		b, err := New(client, WithPrefix("swstale:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := testRecord("k", "olga", "p")
+		idx := staleEntry(t, ctx, b, rec)
+		snap, err := idx.snapshot(ctx, "test")
+		if err != nil || len(snap) != 1 {
+			t.Fatalf("snapshot = %+v, %v; want the stale entry", snap, err)
+		}
+		live, others, err := idx.sweep(ctx, snap)
+		if err != nil || live != 0 || others != 0 {
+			t.Fatalf("sweep = %d live, %d others, %v; want 0, 0", live, others, err)
+		}
+		if keys := srv.Do(t, "KEYS", "swstale:*"); keys != "" {
+			t.Fatalf("keys left after sweeping the only entry: %q", keys)
+		}
+	})
+
+	t.Run("OthersCounted", func(t *testing.T) {
+		// A session created after the snapshot is a member the sweep was
+		// not given: it counts, so DeleteByOwner goes on.
+		b, err := New(client, WithPrefix("swothers:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Create(ctx, testRecord("a", "olga", "p")); err != nil {
+			t.Fatal(err)
+		}
+		idx := b.ownerIndex("olga")
+		snap, err := idx.snapshot(ctx, "test")
+		if err != nil || len(snap) != 1 {
+			t.Fatalf("snapshot = %+v, %v; want one entry", snap, err)
+		}
+		if _, err := b.Create(ctx, testRecord("b", "olga", "p")); err != nil {
+			t.Fatal(err)
+		}
+		live, others, err := idx.sweep(ctx, snap)
+		if err != nil || live != 1 || others != 1 {
+			t.Fatalf("sweep = %d live, %d others, %v; want 1, 1", live, others, err)
+		}
+	})
+}
+
+// staleEntry leaves a stale entry of rec in its owner's index (its session
+// created, then deleted) and returns the index.
+func staleEntry(t *testing.T, ctx context.Context, b *Backend, rec backend.Record) ownerIndex {
+	t.Helper()
+	if _, err := b.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, rec.Key); err != nil {
+		t.Fatal(err)
+	}
+	return b.ownerIndex(rec.Owner)
 }

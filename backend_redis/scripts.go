@@ -14,8 +14,9 @@ import (
 )
 
 // Every script touches exactly the keys in KEYS, and every KEYS list is one
-// session key (or the two keys of one owner index, owners.go), except
-// rekeyScript, which is used only on clients that are not Cluster clients.
+// session key (or the keys of one owner index, owners.go), except
+// rekeyScript and sweepScript, which are used only on clients that are not
+// Cluster clients.
 // The scripts that publish an event send it to a channel in the slot of
 // the session key they write (eventmsg.go), so on a Cluster they stay on
 // their node too.
@@ -113,22 +114,23 @@ end
 `
 
 // updateScript replaces a record if its version matches, keeping the
-// stored created-at. Without claimed, a change of owner or a later
-// absolute deadline needs the owner index entry: with the index keys in
-// KEYS[2] and KEYS[3] (not on a Cluster) it adds the entry in the same
-// script, else it returns NEED_CLAIM, so that the caller claims the entry
-// first. A record stored under a hash has its name key last in KEYS,
+// stored created-at. A change of owner or a later absolute deadline needs
+// the owner index entry; ARGV index says how it is kept (indexClaimed and
+// the others): already claimed, or added in the same script to the index
+// in KEYS[2] (off a Cluster), or else the script returns NEED_CLAIM, so
+// that the caller claims the entry first. A record stored under a hash
+// has its name key last in KEYS,
 // which it renews (ARGV name, namePx). Success: {OK, created-at bytes}; a
 // version conflict: {CONFLICT, the stored record}, so that the caller can
 // retry without reading it.
 var updateScript = newScript("update", luaPrelude+luaIndex, `
-local expected, record, pxat, owner, abs, claimed, now, h, score, name, namePx = unpack(ARGV)
+local expected, record, pxat, owner, abs, index, now, h, score, name, namePx = unpack(ARGV)
 local v, reply = live(KEYS[1], now)
 if not v then return reply end
 if bytes8(v, VERSION) ~= expected then return {CONFLICT, v} end
-if claimed ~= '1' and (not hasOwner(v, owner) or tonumber(abs) > at(v, ABS)) then
-  if #KEYS < 3 then return NEED_CLAIM end
-  addEntry(KEYS[2], KEYS[3], h, score)
+if index ~= '`+indexClaimed+`' and (not hasOwner(v, owner) or tonumber(abs) > at(v, ABS)) then
+  if index ~= '`+indexInline+`' then return NEED_CLAIM end
+  addEntryZ(KEYS[2], h, score)
 end
 local created = bytes8(v, CREATED)
 redis.call('SET', KEYS[1], string.sub(record, 1, CREATED - 1) .. created .. string.sub(record, CREATED + 8), 'PXAT', pxat)
@@ -136,17 +138,21 @@ setName(KEYS[#KEYS], name, namePx)
 return {OK, created}
 `)
 
+// How updateScript keeps the owner index entry (its argument index).
+const (
+	indexClaimed = "1" // claimed already, or no owner: nothing to add
+	indexClaim   = "0" // on a Cluster: reply NEED_CLAIM where the entry must be added
+	indexInline  = "z" // off a Cluster: add the entry to the index in KEYS[2]
+)
+
 // updateArgs are the arguments of updateScript: the expected version, the
-// new record, its PXAT, its owner field and absolute deadline, whether the
-// owner index entry is claimed, now, the session hash and index score
-// for an entry added in the script, and the name and its PXAT (nameArgs).
-func updateArgs(expected uint64, val string, px int64, owner string, abs int64, claimed bool, now, h, key string) []string {
-	c := "0"
-	if claimed {
-		c = "1"
-	}
+// new record, its PXAT, its owner field and absolute deadline, how the
+// owner index entry is kept (indexClaimed, indexClaim or indexInline), now,
+// the session hash and index score for an entry added in the script, and
+// the name and its PXAT (nameArgs).
+func updateArgs(expected uint64, val string, px int64, owner string, abs int64, index, now, h, key string) []string {
 	name, namePx := nameArgs(h, key, abs)
-	return []string{versionBytes(expected), val, strconv.FormatInt(px, 10), ownerField(owner), strconv.FormatInt(abs, 10), c, now, h, indexScore(abs), name, namePx}
+	return []string{versionBytes(expected), val, strconv.FormatInt(px, 10), ownerField(owner), strconv.FormatInt(abs, 10), index, now, h, indexScore(abs), name, namePx}
 }
 
 // indexScore is the owner index score of a session whose absolute deadline
@@ -157,16 +163,16 @@ func indexScore(abs int64) string { return strconv.FormatInt(abs/1000+1, 10) }
 // also holds the owner's index (not a Cluster): the SET if the key is
 // free (free: a record past a deadline at now is replaced, with its
 // EventExpired first), the index entry, the name key and the
-// EventCreated in one script. KEYS: the session, the index, its claims,
-// and for a record stored under a hash its name key; ARGV: the record,
+// EventCreated in one script. KEYS: the session, the index, and for a
+// record stored under a hash its name key; ARGV: the record,
 // its PXAT, now, the session hash, the index score, the publish mode,
 // channel and message, the name and its PXAT (nameArgs).
 var createOwnedScript = newScript("createOwned", luaPrelude+luaIndex, `
 local record, pxat, now, h, score, mode, ch, msg, name, namePx = unpack(ARGV)
 if not free(KEYS[1], now, mode, ch, msg) then return EXISTS end
 redis.call('SET', KEYS[1], record, 'PXAT', pxat)
-addEntry(KEYS[2], KEYS[3], h, score)
-setName(KEYS[4], name, namePx)
+addEntryZ(KEYS[2], h, score)
+setName(KEYS[3], name, namePx)
 publish(mode, ch, msg)
 return OK
 `)
@@ -271,7 +277,7 @@ return OK
 
 // rekeyScript is Rekey on clients that are not Cluster clients, atomic over
 // both keys: KEYS[1] old session, KEYS[2] new one, then for a record with
-// an owner (indexed '1') the owner's index and its claims, whose entry for
+// an owner (indexed '1') the owner's index, whose entry for
 // the new session it adds, then the name key of the old session if it is
 // stored under a hash (oldNamed '1'), then the name key of the new one if
 // it is (name not ”); ARGV: the expected version of the old, the new
@@ -290,8 +296,8 @@ redis.call('SET', KEYS[2], record, 'PXAT', pxat)
 redis.call('DEL', KEYS[1])
 local i = 3
 if indexed == '1' then
-  addEntry(KEYS[3], KEYS[4], h, score)
-  i = 5
+  addEntryZ(KEYS[3], h, score)
+  i = 4
 end
 if oldNamed == '1' then
   redis.call('DEL', KEYS[i])

@@ -170,25 +170,29 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 	defer w.done()
 	// An anonymous session has no index entry to claim. Off a Cluster the
 	// script adds the entry itself when it must.
-	claimed := rec.Owner == ""
+	index := indexClaim
 	keys := []string{w.rk}
-	if !claimed && !b.cluster {
+	switch {
+	case rec.Owner == "":
+		index = indexClaimed
+	case !b.cluster:
+		index = indexInline
 		keys = append(keys, b.ownerIndex(rec.Owner).keys...)
 	}
 	keys = b.withName(w.h, keys...)
 	wctx, werrIndex := w.ctx, error(nil)
 	for {
 		res, werr := b.run(wctx, true, updateScript, keys,
-			updateArgs(rec.Version, val, t.pxat(), rec.Owner, t.abs, claimed, nowMicros(), w.h, rec.Key)...)
+			updateArgs(rec.Version, val, t.pxat(), rec.Owner, t.abs, index, nowMicros(), w.h, rec.Key)...)
 		code, err := res.AsInt64()
 		switch {
-		case err == nil && code == replyNeedClaim && !claimed:
+		case err == nil && code == replyNeedClaim && index == indexClaim:
 			c, err := b.ownerIndex(rec.Owner).claim(w.ctx, op, w.h, t.abs)
 			if err != nil {
 				return backend.Record{}, err
 			}
 			defer c.release()
-			wctx, werrIndex, claimed = c.ctx, c.werr, true
+			wctx, werrIndex, index = c.ctx, c.werr, indexClaimed
 			continue
 		case err == nil:
 			w.guard.refused()

@@ -86,7 +86,8 @@ type result struct {
 	usedMemory int64 // growth of the server's used_memory (Redis)
 	keys       int64 // keys of the server after the load (Redis)
 	// MEMORY USAGE, averaged over a sample (Redis): of a session key, and
-	// of a small owner's index (sorted set and claims) per member.
+	// of a small owner's index (sorted set, and claims on a Cluster) per
+	// member.
 	sessionKeyBytes, indexBytesPerMember float64
 
 	create, get                          cost
@@ -325,9 +326,10 @@ func writeHeapProfile(path string) error {
 const keySamples = 50
 
 // sampleKeys returns the mean MEMORY USAGE of a session key and of a small
-// owner's index per member (its sorted set <prefix>o:{h} and its hash of
-// claims <prefix>o:{h}w), over keySamples keys picked by RANDOMKEY; 0 for
-// what it could not measure.
+// owner's index per member (its sorted set <prefix>o:{h} and, where there
+// is one, its hash of claims <prefix>o:{h}w, which only a Cluster keeps),
+// over keySamples keys picked by RANDOMKEY; 0 for what it could not
+// measure.
 func sampleKeys(addr string, ownerSize int) (session, perMember float64) {
 	usage := func(key string) (int64, bool) {
 		s, err := redisproc.Command(addr, "MEMORY", "USAGE", key, "SAMPLES", "0")
@@ -358,7 +360,10 @@ func sampleKeys(addr string, ownerSize int) (session, perMember float64) {
 			continue // the large owner's, or not an index
 		}
 		z, ok1 := usage(k)
-		h, ok2 := usage(k + "w")
+		h, ok2 := int64(0), true
+		if ex, err := redisproc.Command(addr, "EXISTS", k+"w"); err != nil || ex != "0" {
+			h, ok2 = usage(k + "w")
+		}
 		if ok1 && ok2 {
 			sum += z + h
 			members += int64(ownerSize)

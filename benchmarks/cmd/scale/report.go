@@ -77,7 +77,7 @@ func printResults(w io.Writer, o *options, results []result) {
 	fmt.Fprintln(w)
 	for _, r := range results {
 		if r.sessionKeyBytes > 0 {
-			fmt.Fprintf(w, "- Redis, N = %s: MEMORY USAGE of a session key %.0f B (its value %d B), of a %d-session owner index %.0f B per member (sorted set and claims), means of %d samples each\n",
+			fmt.Fprintf(w, "- Redis, N = %s: MEMORY USAGE of a session key %.0f B (its value %d B), of a %d-session owner index %.0f B per member (sorted set, and claims where kept), means of %d samples each\n",
 				mdfmt.Thousands(float64(r.n)), r.sessionKeyBytes, r.record, o.ownerSize, r.indexBytesPerMember, keySamples)
 		}
 	}
