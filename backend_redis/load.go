@@ -17,7 +17,7 @@ import (
 // older than that write is ignored and Redis asked instead. It never
 // returns a record at or past one of its deadlines.
 func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) {
-	return copied(b.load(ctx, "load", key, b.cfg.cache))
+	return owned(b.load(ctx, "load", key, b.cfg.cache))
 }
 
 // LoadFresh is Load without the client-side cache: it reads from the
@@ -25,10 +25,10 @@ func (b *Backend) Load(ctx context.Context, key string) (backend.Record, error) 
 // instance. Use it for authorization-critical checks; it costs a round
 // trip.
 func (b *Backend) LoadFresh(ctx context.Context, key string) (backend.Record, error) {
-	return copied(b.load(ctx, "load fresh", key, false))
+	return owned(b.load(ctx, "load fresh", key, false))
 }
 
-// copied gives rec a Payload of its own, for Load and LoadFresh.
+// copied gives rec a Payload of its own.
 func copied(rec backend.Record, err error) (backend.Record, error) {
 	if err != nil {
 		return backend.Record{}, err
@@ -37,13 +37,25 @@ func copied(rec backend.Record, err error) (backend.Record, error) {
 	return rec, nil
 }
 
-// load is Load and LoadFresh; the returned Payload aliases the reply.
-func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backend.Record, error) {
+// owned is copied for Load and LoadFresh, whose Payload is the caller's
+// already where it aliases a reply nothing else holds.
+func owned(rec backend.Record, own bool, err error) (backend.Record, error) {
+	if own {
+		return rec, err
+	}
+	return copied(rec, err)
+}
+
+// load is Load and LoadFresh. The returned Payload aliases the reply; own
+// reports that nothing else holds that reply: it was read from Redis
+// without the client-side cache, into bytes that rueidis allocated for it
+// alone, so the caller may keep and change them.
+func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backend.Record, bool, error) {
 	if err := b.enter(ctx, op); err != nil {
-		return backend.Record{}, err
+		return backend.Record{}, false, err
 	}
 	if key == "" {
-		return backend.Record{}, notFound(op)
+		return backend.Record{}, false, notFound(op)
 	}
 	now := time.Now() // one clock read serves a cache hit
 	ctx, cancel := b.opCtxAt(ctx, now)
@@ -54,7 +66,7 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 	for {
 		r, err := b.read(ctx, op, rk, key, cached)
 		if err != nil {
-			return backend.Record{}, err
+			return backend.Record{}, false, err
 		}
 		if !r.hit {
 			now = time.Now() // after the round trip
@@ -73,18 +85,18 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 		}
 		switch {
 		case r.bad != nil:
-			return backend.Record{}, fmt.Errorf("redisbackend: %s: %w", op, r.bad)
+			return backend.Record{}, false, fmt.Errorf("redisbackend: %s: %w", op, r.bad)
 		case r.gone:
-			return backend.Record{}, notFound(op)
+			return backend.Record{}, false, notFound(op)
 		case r.rec.Expired(now) && r.hit:
 			// A Touch on another instance may have moved the deadline and
 			// its invalidation not have arrived yet: ask Redis.
 			cached = false
 			continue
 		case r.rec.Expired(now):
-			return backend.Record{}, notFound(op)
+			return backend.Record{}, false, notFound(op)
 		}
-		return r.rec, nil
+		return r.rec, !cached, nil
 	}
 }
 
