@@ -151,7 +151,10 @@ type indexEntry struct {
 
 // snapshot drops the entries whose score has passed and returns the rest.
 // An index of the wrong type is reset, and reported as an error matching
-// ErrCorruptRecord: the sessions it indexed cannot be found.
+// ErrCorruptRecord: the sessions it indexed cannot be found. Members that
+// are no session hash (something else added them) are removed, best
+// effort: they index no session, and a sweep would count them as members
+// it was not given.
 func (x ownerIndex) snapshot(ctx context.Context, op string) ([]indexEntry, error) {
 	b := x.b
 	now := strconv.FormatInt(time.Now().UnixMilli(), 10)
@@ -174,9 +177,11 @@ func (x ownerIndex) snapshot(ctx context.Context, op string) ([]indexEntry, erro
 		claims[flat[i]] = flat[i+1]
 	}
 	out := make([]indexEntry, 0, len(members))
+	var foreign []string
 	for _, h := range members {
 		if len(h) != hashLen {
-			continue // only hashes are ever added; not a session of ours
+			foreign = append(foreign, h) // only hashes are ever added
+			continue
 		}
 		gen, ok := claims[h]
 		if !ok {
@@ -185,6 +190,9 @@ func (x ownerIndex) snapshot(ctx context.Context, op string) ([]indexEntry, erro
 		writers, _ := strconv.ParseInt(claims["p"+h], 10, 64)
 		lease, _ := strconv.ParseInt(claims["l"+h], 10, 64)
 		out = append(out, indexEntry{h: h, gen: gen, pending: writers > 0 && lease > rnow})
+	}
+	if len(foreign) > 0 {
+		_ = b.client.Do(ctx, b.client.B().Zrem().Key(x.keys[0]).Member(foreign...).Build()).Error()
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package redisbackend
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -251,6 +252,25 @@ func TestOwnerIndexSweep(t *testing.T) {
 		}
 		if keys := srv.Do(t, "KEYS", "swstale:*"); keys != "" {
 			t.Fatalf("keys left after sweeping the only entry: %q", keys)
+		}
+	})
+
+	t.Run("ForeignMember", func(t *testing.T) {
+		// A member that is no session hash (something else wrote it) is
+		// not a session of the owner: DeleteByOwner ends, and drops it.
+		b, err := New(client, WithPrefix("swforeign:"), WithOpTimeout(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Create(ctx, testRecord("a", "olga", "p")); err != nil {
+			t.Fatal(err)
+		}
+		srv.Do(t, "ZADD", b.ownerIndex("olga").keys[0], fmt.Sprint(time.Now().Add(time.Hour).UnixMilli()), "junk")
+		if n, err := b.DeleteByOwner(ctx, "olga"); n != 1 || err != nil {
+			t.Fatalf("DeleteByOwner with a foreign member in the index = %d, %v; want 1, nil", n, err)
+		}
+		if keys := srv.Do(t, "KEYS", "swforeign:*"); keys != "" {
+			t.Fatalf("keys left after DeleteByOwner: %q", keys)
 		}
 	})
 
