@@ -60,8 +60,9 @@
 // slots, and the client's slot computation, which runs on every command,
 // cached reads included, reads 8 bytes instead of 43. The value holds a
 // binary header (format, version, created-at, idle and absolute deadlines in
-// unix microseconds, owner), the backend key (ListByOwner must return it)
-// and the payload, so that one GET returns everything a Load needs. The key
+// unix microseconds, owner) and the payload, so that one GET returns
+// everything a Load needs; the Redis key names the session (as it is, or
+// through its name key, below), so the record does not repeat it. The key
 // expires in Redis at the earlier deadline (PXAT), so Redis drops dead
 // sessions itself. The session ID never reaches Redis; a dump shows the
 // backend key, which is a one-way hash of it.
