@@ -498,21 +498,26 @@ func (b *Backend) deleteOwned(ctx context.Context, op, owner string, recs []back
 		mode, ch := b.channel(e.h)
 		args[i] = []string{field, now, mode, ch, eventMsg(backend.EventDeleted, at, recs[i].Key, "", owner)}
 	}
-	results := make([]rueidis.RedisResult, len(keys))
-	if b.cfg.waitN > 0 {
+	codes := make([]int64, len(keys))
+	errs := make([]error, len(keys))
+	switch {
+	case b.cfg.waitN > 0:
 		for i, k := range keys {
-			var e error
-			results[i], e = b.run(ctx, wait && werr == nil, deleteOwnedScript, k, args[i]...)
+			res, e := b.run(ctx, wait && werr == nil, deleteOwnedScript, k, args[i]...)
 			werr = cmp.Or(werr, e)
+			codes[i], errs[i] = replyCode(res)
 		}
-	} else {
-		results = b.runMulti(ctx, deleteOwnedScript, keys, func(i int) []string { return args[i] })
+	case !b.cluster:
+		b.deleteOwnedBatches(ctx, keys, args, codes, errs)
+	default:
+		for i, res := range b.runMulti(ctx, deleteOwnedScript, keys, func(i int) []string { return args[i] }) {
+			codes[i], errs[i] = replyCode(res)
+		}
 	}
-	for i, res := range results {
-		code, cerr := res.AsInt64()
+	for i, code := range codes {
 		switch {
-		case cerr != nil:
-			err = cmp.Or(err, b.fail(ctx, op, res.Error()))
+		case errs[i] != nil:
+			err = cmp.Or(err, b.fail(ctx, op, errs[i]))
 		case code == replyOK || code == replyNotFound:
 			if code == replyOK {
 				n++
@@ -526,6 +531,53 @@ func (b *Backend) deleteOwned(ctx context.Context, op, owner string, recs []back
 		}
 	}
 	return n, gone, werr, err
+}
+
+// replyCode is a script's integer reply, or its error.
+func replyCode(res rueidis.RedisResult) (int64, error) {
+	code, err := res.AsInt64()
+	if err != nil {
+		return 0, cmp.Or(res.Error(), err)
+	}
+	return code, nil
+}
+
+// deleteBatch is how many sessions one deleteOwnedManyScript call deletes:
+// the server runs nothing else meanwhile (a few milliseconds).
+const deleteBatch = 128
+
+// deleteOwnedBatches runs deleteOwned's deletions off a Cluster, with the
+// keys and deleteOwnedScript arguments of each session (the first four
+// are the same for all: owner field, now, publish mode and channel), in
+// calls of deleteOwnedManyScript of up to deleteBatch sessions, pipelined.
+// It sets each session's code, or its error.
+func (b *Backend) deleteOwnedBatches(ctx context.Context, keys, args [][]string, codes []int64, errs []error) {
+	var batchKeys, batchArgs [][]string
+	for lo := 0; lo < len(keys); lo += deleteBatch {
+		hi := min(lo+deleteBatch, len(keys))
+		ks := make([]string, 0, 2*(hi-lo))
+		as := append(make([]string, 0, 4+2*(hi-lo)), args[lo][:4]...)
+		for i := lo; i < hi; i++ {
+			ks = append(ks, keys[i]...)
+			as = append(as, strconv.Itoa(len(keys[i])), args[i][4])
+		}
+		batchKeys, batchArgs = append(batchKeys, ks), append(batchArgs, as)
+	}
+	for j, res := range b.runMulti(ctx, deleteOwnedManyScript, batchKeys, func(j int) []string { return batchArgs[j] }) {
+		lo := j * deleteBatch
+		hi := min(lo+deleteBatch, len(keys))
+		got, err := res.AsIntSlice()
+		if err == nil && len(got) != hi-lo {
+			err = fmt.Errorf("redisbackend: %d codes for %d deletions", len(got), hi-lo)
+		}
+		if err != nil {
+			for i := lo; i < hi; i++ {
+				errs[i] = cmp.Or(res.Error(), err)
+			}
+			continue
+		}
+		copy(codes[lo:hi], got)
+	}
 }
 
 // sleepCtx waits for d or until ctx is done.

@@ -274,6 +274,51 @@ func TestOwnerIndexSweep(t *testing.T) {
 		}
 	})
 
+	t.Run("ManyInBatches", func(t *testing.T) {
+		// More sessions than one deletion call takes, under hashed keys and
+		// keys of the Manager's form, some past their idle deadline by
+		// the application's clock, and one of another owner: every live
+		// session of the owner is deleted and counted, the expired ones
+		// deleted uncounted, the other owner's kept.
+		b, err := New(client, WithPrefix("swmany:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 2*deleteBatch + 7
+		for i := range n {
+			key := fmt.Sprint("hashed-", i)
+			if i%2 == 0 {
+				key = fmt.Sprintf("%043d", i) // a storage key of the Manager's form
+			}
+			rec := testRecord(key, "olga", "p")
+			if i%10 == 3 {
+				rec.IdleDeadline = time.Now().Add(50 * time.Millisecond)
+			}
+			if _, err := b.Create(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := b.Create(ctx, testRecord("bob's", "bob", "p")); err != nil {
+			t.Fatal(err)
+		}
+		expired := 0
+		for i := range n {
+			if i%10 == 3 {
+				expired++
+			}
+		}
+		time.Sleep(60 * time.Millisecond) // the expiry is the subject: past the short idle deadlines
+		if got, err := b.DeleteByOwner(ctx, "olga"); err != nil || got != n-expired {
+			t.Fatalf("DeleteByOwner = %d, %v; want %d", got, err, n-expired)
+		}
+		if list, err := b.ListByOwner(ctx, "olga"); err != nil || len(list) != 0 {
+			t.Fatalf("ListByOwner after DeleteByOwner = %d, %v; want 0", len(list), err)
+		}
+		if list, err := b.ListByOwner(ctx, "bob"); err != nil || len(list) != 1 {
+			t.Fatalf("ListByOwner of another owner = %d, %v; want 1", len(list), err)
+		}
+	})
+
 	t.Run("OthersCounted", func(t *testing.T) {
 		// A session created after the snapshot is a member the sweep was
 		// not given: it counts, so DeleteByOwner goes on.

@@ -248,6 +248,37 @@ publish(mode, ch, msg)
 return OK
 `)
 
+// deleteOwnedManyScript is deleteOwnedScript for many sessions in one
+// call, off a Cluster. KEYS: per session its key, then its name key if it
+// has one; ARGV: the owner field, now, the publish mode and channel, then
+// per session the number of its keys (1 or 2) and its EventDeleted
+// message. It returns per session the code deleteOwnedScript would; a
+// session key of another type is OTHER.
+var deleteOwnedManyScript = newScript("deleteOwnedMany", luaPrelude, `
+local field, now, mode, ch = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local out, k = {}, 1
+for i = 5, #ARGV, 2 do
+  local n, msg = tonumber(ARGV[i]), ARGV[i + 1]
+  local v = redis.pcall('GET', KEYS[k])
+  local code = OTHER
+  if not v then
+    code = NOT_FOUND
+  elseif type(v) == 'string' and readable(v) and hasOwner(v, field) then
+    redis.call('DEL', unpack(KEYS, k, k + n - 1))
+    if isLive(v, now) then
+      publish(mode, ch, msg)
+      code = OK
+    else
+      publish(mode, ch, expiredMsg(msg, v))
+      code = NOT_FOUND
+    end
+  end
+  out[#out + 1] = code
+  k = k + n
+end
+return out
+`)
+
 // deleteVersionScript is the second half of a Rekey on a Cluster: it
 // deletes the old record (and its name key, KEYS[2] if given) if its
 // version is still ARGV[1] (now: ARGV[2]) and then publishes the
