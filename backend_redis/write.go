@@ -184,9 +184,14 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 	for {
 		res, werr := b.run(wctx, true, updateScript, keys,
 			updateArgs(rec.Version, val, t.pxat(), rec.Owner, t.abs, index, nowMicros(), w.h, rec.Key)...)
-		code, err := res.AsInt64()
-		switch {
-		case err == nil && code == replyNeedClaim && index == indexClaim:
+		// A status is an integer; success and a conflict are arrays (asking
+		// an array for an integer would build an error on every write).
+		if msg, err := res.ToMessage(); err == nil && msg.IsInt64() {
+			code, _ := msg.AsInt64()
+			if code != replyNeedClaim || index != indexClaim {
+				w.guard.refused()
+				return backend.Record{}, replyError(op, code)
+			}
 			c, err := b.ownerIndex(rec.Owner).claim(w.ctx, op, w.h, t.abs)
 			if err != nil {
 				return backend.Record{}, err
@@ -194,9 +199,6 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 			defer c.release()
 			wctx, werrIndex, index = c.ctx, c.werr, indexClaimed
 			continue
-		case err == nil:
-			w.guard.refused()
-			return backend.Record{}, replyError(op, code)
 		}
 		if conflict, err := w.conflict(res, rec.Key); conflict {
 			w.guard.refused()
