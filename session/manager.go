@@ -347,11 +347,11 @@ func (m *Manager[T]) Update(ctx context.Context, id string, fn func(*Session[T])
 		return nil, fmt.Errorf("session: update: malformed ID: %w", ErrNotFound)
 	}
 	key := storageKey(id)
-	unlock, err := m.updates.lock(ctx, key)
+	held, err := m.updates.lock(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("session: update: %w", err)
 	}
-	defer unlock()
+	defer held.release()
 	var current *backend.Record // what the last conflict reported stored
 	for attempt := 0; ; attempt++ {
 		// The first attempt starts from the session as this Manager last
