@@ -97,13 +97,7 @@ func TestOwnerIndexInterleavings(t *testing.T) {
 					t.Fatalf("unknown step %q", step)
 				}
 			}
-			got, err := b.ListByOwner(ctx, rec.Owner)
-			if err != nil || len(got) != 1 {
-				t.Fatalf("after %v: ListByOwner = %d records, %v; want the written session", order, len(got), err)
-			}
-			if n, err := b.DeleteByOwner(ctx, rec.Owner); n != 1 || err != nil {
-				t.Fatalf("DeleteByOwner = %d, %v; want 1", n, err)
-			}
+			expectWritten(t, ctx, b, rec.Owner, order)
 		})
 	}
 
@@ -220,13 +214,7 @@ func TestOwnerIndexSweep(t *testing.T) {
 					t.Fatalf("unknown step %q", step)
 				}
 			}
-			got, err := b.ListByOwner(ctx, rec.Owner)
-			if err != nil || len(got) != 1 {
-				t.Fatalf("after %v: ListByOwner = %d records, %v; want the written session", order, len(got), err)
-			}
-			if n, err := b.DeleteByOwner(ctx, rec.Owner); n != 1 || err != nil {
-				t.Fatalf("DeleteByOwner = %d, %v; want 1", n, err)
-			}
+			expectWritten(t, ctx, b, rec.Owner, order)
 			if keys := srv.Do(t, "KEYS", "sw"+name+":*"); keys != "" {
 				t.Fatalf("keys left after DeleteByOwner: %q", keys)
 			}
@@ -355,4 +343,17 @@ func staleEntry(t *testing.T, ctx context.Context, b *Backend, rec backend.Recor
 		t.Fatal(err)
 	}
 	return b.ownerIndex(rec.Owner)
+}
+
+// expectWritten fails t unless owner lists exactly the written session
+// after the steps of order, and DeleteByOwner then ends it.
+func expectWritten(t *testing.T, ctx context.Context, b *Backend, owner string, order []string) {
+	t.Helper()
+	got, err := b.ListByOwner(ctx, owner)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("after %v: ListByOwner = %d records, %v; want the written session", order, len(got), err)
+	}
+	if n, err := b.DeleteByOwner(ctx, owner); n != 1 || err != nil {
+		t.Fatalf("DeleteByOwner = %d, %v; want 1", n, err)
+	}
 }
