@@ -203,12 +203,15 @@ func TestInternal(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := time.Now()
-		managerKey := strings.Repeat("A", hashLen)
-		for _, key := range []string{managerKey, "hashed key"} {
+		abs := now.Add(time.Hour)
+		// plant stores a format 1 record of owner o1 under key, with its
+		// index entry and, for a hashed key, its name key, and returns
+		// its Redis key.
+		plant := func(key string, version uint64, payload string) string {
+			t.Helper()
 			var kb keyBuf
 			rk, h := b.sessionKey(&kb, key)
-			abs := now.Add(time.Hour)
-			val := formatV1Record(3, micros(now), micros(abs), micros(abs), "o1", key, "old")
+			val := formatV1Record(version, micros(now), micros(abs), micros(abs), "o1", key, payload)
 			cmds := rueidis.Commands{client.B().Set().Key(rk).Value(val).Px(time.Hour).Build(),
 				client.B().Zadd().Key(b.indexKey("o1")).ScoreMember().ScoreMember(float64(abs.UnixMilli()+1), h).Build()}
 			if hashed(h) {
@@ -219,6 +222,11 @@ func TestInternal(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			return rk
+		}
+		managerKey := strings.Repeat("A", hashLen)
+		for _, key := range []string{managerKey, "hashed key"} {
+			rk := plant(key, 3, "old")
 			rec, err := b.Load(ctx, key)
 			if err != nil || rec.Key != key || rec.Version != 3 || rec.Owner != "o1" || string(rec.Payload) != "old" {
 				t.Fatalf("%q: Load of a format 1 record = %+v, %v", key, rec, err)
@@ -240,17 +248,7 @@ func TestInternal(t *testing.T) {
 			if key == managerKey {
 				key2 = strings.Repeat("B", hashLen)
 			}
-			rk2, h2 := b.sessionKey(&kb, key2)
-			cmds = rueidis.Commands{client.B().Set().Key(rk2).Value(formatV1Record(1, micros(now), micros(abs), micros(abs), "o1", key2, "p")).Px(time.Hour).Build(),
-				client.B().Zadd().Key(b.indexKey("o1")).ScoreMember().ScoreMember(float64(abs.UnixMilli()+1), h2).Build()}
-			if hashed(h2) {
-				cmds = append(cmds, client.B().Set().Key(b.nameKey(h2)).Value(key2).Px(2*time.Hour).Build())
-			}
-			for _, r := range client.DoMulti(ctx, cmds...) {
-				if err := r.Error(); err != nil {
-					t.Fatal(err)
-				}
-			}
+			plant(key2, 1, "p")
 			list, err := b.ListByOwner(ctx, "o1")
 			if err != nil || len(list) != 2 {
 				t.Fatalf("%q: ListByOwner = %d records, %v; want 2", key, len(list), err)

@@ -411,20 +411,26 @@ func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) 
 		}
 		return n, nil
 	}
+	// round reads the sessions of snap and deletes the owner's live ones.
+	// It returns how many it found live, and the entries that may be
+	// pruned: the stale ones and those of the sessions it deleted.
+	round := func(snap []indexEntry) (int, []indexEntry, error) {
+		live, liveEntries, stale, err := idx.check(ctx, snap)
+		if err != nil {
+			return 0, nil, b.fail(ctx, op, err)
+		}
+		k, deleted, e, err := b.deleteOwned(ctx, op, owner, live, liveEntries, werr == nil)
+		n += k
+		werr = cmp.Or(werr, e)
+		return len(live), append(stale, deleted...), err
+	}
 	if !b.cluster {
 		for {
 			snap, err := idx.snapshot(ctx, op)
 			if err != nil {
 				return n, err
 			}
-			live, liveEntries, _, err := idx.check(ctx, snap)
-			if err != nil {
-				return n, b.fail(ctx, op, err)
-			}
-			k, _, e, err := b.deleteOwned(ctx, op, owner, live, liveEntries, werr == nil)
-			n += k
-			werr = cmp.Or(werr, e)
-			if err != nil {
+			if _, _, err := round(snap); err != nil {
 				return n, err
 			}
 			left, others, err := idx.sweep(ctx, snap)
@@ -449,20 +455,14 @@ func (b *Backend) DeleteByOwner(ctx context.Context, owner string) (int, error) 
 		if verified && within(snap, prev) {
 			return done()
 		}
-		live, liveEntries, stale, err := idx.check(ctx, snap)
-		if err != nil {
-			return n, b.fail(ctx, op, err)
-		}
-		k, deleted, e, err := b.deleteOwned(ctx, op, owner, live, liveEntries, werr == nil)
-		n += k
-		werr = cmp.Or(werr, e)
+		found, prunable, err := round(snap)
 		if err != nil {
 			return n, err
 		}
-		idx.prune(ctx, append(stale, deleted...))
-		verified = len(live) == 0 && !anyPending(snap)
+		idx.prune(ctx, prunable)
+		verified = found == 0 && !anyPending(snap)
 		prev = snap
-		if len(live) == 0 && !verified {
+		if found == 0 && !verified {
 			// A writer holds a claim: give it time to write and release.
 			if err := sleepCtx(ctx, wait); err != nil {
 				return n, fmt.Errorf("redisbackend: %s: waiting for a write of this owner in flight: %w", op, err)

@@ -167,28 +167,15 @@ func (c *decodeCache[T]) last(key string, v *T) (backend.Record, bool) {
 	return backend.Record{}, false
 }
 
-// put remembers that rec, whose Payload the cache may keep, decodes to v.
-// It stores a clone, since the caller keeps v. It takes the key's own
-// slot, else an empty one, else a random one.
-func (c *decodeCache[T]) put(rec backend.Record, v *T) {
+// put remembers that rec, whose Payload the cache may keep, goes with v:
+// decoded from it, or (written) the value this Manager encoded into it. It
+// stores a clone, since the caller keeps v. It takes the key's own slot,
+// else an empty one, else a random one.
+func (c *decodeCache[T]) put(rec backend.Record, v *T, written bool) {
 	if c.clone == nil {
 		return
 	}
-	c.keep(rec, c.clone(v), false)
-}
-
-// wrote remembers that this Manager stored rec, whose Payload the cache
-// may keep, encoded from v: a clone of v, for Update to start from.
-func (c *decodeCache[T]) wrote(rec backend.Record, v *T) {
-	if c.clone == nil {
-		return
-	}
-	c.keep(rec, c.clone(v), true)
-}
-
-// keep stores an entry of rec and v, which nobody else holds.
-func (c *decodeCache[T]) keep(rec backend.Record, v T, written bool) {
-	d := &decoded[T]{stamp: stampOf(rec), rec: rec, v: v, written: written}
+	d := &decoded[T]{stamp: stampOf(rec), rec: rec, v: c.clone(v), written: written}
 	key := rec.Key
 	b, k := c.bucket(key)
 	d.key = k

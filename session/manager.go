@@ -229,7 +229,7 @@ func (m *Manager[T]) open(ctx context.Context, op Op, id string, rec backend.Rec
 		m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeCorrupt})
 		return nil, fmt.Errorf("session: get: %w", err)
 	}
-	m.decoded.put(rec, &s.Data)
+	m.decoded.put(rec, &s.Data, false)
 	m.observe(ctx, Observation{Kind: ObservedLoaded, Op: op, Outcome: OutcomeFound, Cache: m.cacheResult(), Bytes: len(data)})
 	return s, nil
 }
@@ -283,7 +283,7 @@ func (m *Manager[T]) save(ctx context.Context, op Op, s *Session[T]) error {
 // next Update of the session starts from it without a read.
 func (m *Manager[T]) remember(stored backend.Record, payload []byte, v *T) {
 	stored.Payload = payload
-	m.decoded.wrote(stored, v)
+	m.decoded.put(stored, v, true)
 }
 
 // remembered is the session id as this Manager last read or wrote it, if
