@@ -361,14 +361,14 @@ func replyError(op string, code int64) error {
 // know it yet. Unlike rueidis.Lua it can run on a DedicatedClient, which
 // WAIT needs.
 type script struct {
-	name     string // its name in the library: the function is library.tag + "_" + name
+	name     string // its name in the library: the function is <library name>_<name>
 	body     string // the code after its preludes
 	src, sha string // the whole script, preludes and body, for EVAL and EVALSHA
 	fn       string // the function name in the library
 }
 
-// newScript is the script name of body, which uses the definitions of
-// prelude (luaPrelude, luaIndex, both or none: the library defines both
+// newScript registers the script name: body, which uses the definitions
+// of prelude (luaPrelude, luaIndex, both or none: the library defines both
 // once for all its functions).
 func newScript(name, prelude, body string) *script {
 	src := prelude + body
