@@ -80,6 +80,26 @@ func TestInternal(t *testing.T) {
 		}
 	})
 
+	t.Run("KnownOnlyWithCache", func(t *testing.T) {
+		for _, cache := range []bool{false, true} {
+			b, err := New(client, WithPrefix(fmt.Sprintf("known%v:", cache)), WithCache(cache))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Create(ctx, testRecord("c", "", "p")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Load(ctx, "c"); err != nil {
+				t.Fatal(err)
+			}
+			var kb keyBuf
+			_, h := b.sessionKey(&kb, "c")
+			if got := b.known.has(h); got != cache {
+				t.Errorf("cache %v: a created and loaded session known %v, want %v", cache, got, cache)
+			}
+		}
+	})
+
 	t.Run("GuardTrust", func(t *testing.T) {
 		rec := backend.Record{Version: 3, CreatedAt: time.UnixMicro(100), IdleDeadline: time.UnixMicro(500)}
 		wrote := guardState{kind: guardWritten, version: 3, created: 100, idle: 500}

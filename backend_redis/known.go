@@ -67,3 +67,12 @@ func (k *known) add(h string) {
 	}
 	b[k.next.Add(1)%knownWays].Store(v)
 }
+
+// remember records that the session with hash h is stored, if this
+// Backend reads through the cache at all: without it known is never
+// asked, and an add costs a read of a random line of the table.
+func (b *Backend) remember(h string) {
+	if b.cfg.cache {
+		b.known.add(h)
+	}
+}

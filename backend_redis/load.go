@@ -71,7 +71,7 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 		if !r.hit {
 			now = time.Now() // after the round trip
 			if !r.gone && r.bad == nil {
-				b.known.add(h)
+				b.remember(h)
 			}
 		}
 		if r.hit && guarded {

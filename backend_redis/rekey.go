@@ -73,7 +73,7 @@ func (b *Backend) Rekey(ctx context.Context, rec backend.Record, newKey string) 
 	}
 	w.guard.deleted()
 	gNew.wrote(1, t.created, t.idle)
-	b.known.add(hNew)
+	b.remember(hNew)
 	out := rec
 	out.Key = newKey
 	return stored(out, 1, t), cmp.Or(werr, iwerr)

@@ -136,7 +136,7 @@ func (b *Backend) Create(ctx context.Context, rec backend.Record) (backend.Recor
 		return backend.Record{}, replyError(op, code)
 	}
 	w.guard.wrote(1, t.created, t.idle)
-	b.known.add(w.h)
+	b.remember(w.h)
 	return stored(rec, 1, t), cmp.Or(werr, iwerr)
 }
 
@@ -208,7 +208,7 @@ func (b *Backend) Update(ctx context.Context, rec backend.Record) (backend.Recor
 			return backend.Record{}, err
 		}
 		w.guard.wrote(rec.Version+1, t.created, t.idle)
-		b.known.add(w.h)
+		b.remember(w.h)
 		return stored(rec, rec.Version+1, t), cmp.Or(werr, werrIndex)
 	}
 }
