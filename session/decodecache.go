@@ -63,6 +63,10 @@ type decodeBucket[T any] struct {
 type decoded[T any] struct {
 	key   uint64
 	stamp stamp // of rec
+	// rest is the storage key after its first 8 bytes (key), kept beside
+	// key and stamp so that a lookup checks the whole key without reading
+	// rec.Key's bytes, elsewhere in memory (see is).
+	rest [storageKeyLen - 8]byte
 	// rec is the record the value came from, as this Manager last read or
 	// wrote it; its Payload is owned by the cache (backends return
 	// payloads the caller owns, and take copies of those they are given).
@@ -103,6 +107,17 @@ func (c *decodeCache[T]) bucket(key string) (*decodeBucket[T], uint64) {
 	return &c.buckets[(k*0x9e3779b97f4a7c15)>>c.shift], k
 }
 
+// is reports whether d is the entry of key, whose bucket key is k.
+func (d *decoded[T]) is(k uint64, key string) bool {
+	if d.key != k {
+		return false
+	}
+	if len(key) == storageKeyLen && len(d.rec.Key) == storageKeyLen {
+		return string(d.rest[:]) == key[8:]
+	}
+	return d.rec.Key == key
+}
+
 // on reports whether the cache is in use.
 func (c *decodeCache[T]) on() bool { return c.clone != nil }
 
@@ -137,7 +152,7 @@ func (c *decodeCache[T]) get(key string, st stamp, payload []byte, v *T) bool {
 		if d == nil || d.key != k || d.written {
 			continue
 		}
-		if d.stamp == st && len(d.rec.Payload) == len(payload) && d.rec.Key == key || bytes.Equal(d.rec.Payload, payload) {
+		if d.stamp == st && len(d.rec.Payload) == len(payload) && d.is(k, key) || bytes.Equal(d.rec.Payload, payload) {
 			*v = c.clone(&d.v)
 			return true
 		}
@@ -159,7 +174,7 @@ func (c *decodeCache[T]) last(key string, v *T) (backend.Record, bool) {
 		if b.keys[i].Load() != k {
 			continue
 		}
-		if d := b.entries[i].Load(); d != nil && d.key == k && d.rec.Key == key {
+		if d := b.entries[i].Load(); d != nil && d.is(k, key) {
 			*v = c.clone(&d.v)
 			return d.rec, true
 		}
@@ -179,6 +194,9 @@ func (c *decodeCache[T]) put(rec backend.Record, v *T, written bool) {
 	key := rec.Key
 	b, k := c.bucket(key)
 	d.key = k
+	if len(key) == storageKeyLen {
+		copy(d.rest[:], key[8:])
+	}
 	way := -1
 	for i := range decodeWays {
 		if b.keys[i].Load() == k {

@@ -80,6 +80,9 @@ var isHex, isVariant = func() (hex, variant [256]bool) {
 
 // storageKey is the only form of an ID that reaches a backend:
 // base64url(SHA-256(id)), 43 bytes.
+// storageKeyLen is the length of every storage key.
+const storageKeyLen = 43
+
 func storageKey(id string) string {
 	var sum [sha256.Size]byte
 	if len(id) <= maxIDLen { // always, for validated IDs: hash without allocating
@@ -88,7 +91,7 @@ func storageKey(id string) string {
 	} else {
 		sum = sha256.Sum256([]byte(id))
 	}
-	var out [43]byte
+	var out [storageKeyLen]byte
 	base64.RawURLEncoding.Encode(out[:], sum[:])
 	return string(out[:])
 }
