@@ -52,6 +52,7 @@ type refBackend struct {
 type ownerRace struct {
 	snapshot, rekeyed chan struct{} // closed when taken, when a Rekey ran after it
 	once              sync.Once
+	taken             bool // snapshot closed, under refBackend.mu
 }
 
 var (
@@ -447,13 +448,24 @@ func (r *refBackend) deleteSnapshot(owner string) (int, error) {
 		keys = append(keys, k)
 	}
 	race := r.race(owner)
-	delete(r.races, owner) // the next DeleteByOwner of owner races anew
+	if race.taken { // another DeleteByOwner of owner is waiting on it
+		delete(r.races, owner)
+		race = r.race(owner)
+	}
+	race.taken = true
 	r.mu.Unlock()
+	// A Rekey that arrives while this waits finds the snapshot taken and
+	// runs at once, so the interleaving does not hang on timers.
 	close(race.snapshot)
 	select {
 	case <-race.rekeyed:
 	case <-time.After(100 * time.Millisecond):
 	}
+	r.mu.Lock()
+	if r.races[owner] == race {
+		delete(r.races, owner) // the next DeleteByOwner of owner races anew
+	}
+	r.mu.Unlock()
 	n := 0
 	for _, k := range keys {
 		r.mu.Lock()
