@@ -158,9 +158,9 @@
 //     another instance is not seen there. Set a lower ConnWriteTimeout
 //     (in the URL: ?write_timeout=500ms) for a tighter bound.
 //   - A cached copy never lives longer than the cache TTL (WithCacheTTL)
-//     nor past the record's deadlines: Redis reports the key's expiry with
-//     the value, rueidis caps the cached copy there, and Load checks the
-//     deadlines it decodes against the clock. A destroyed session therefore
+//     and is never served past the record's deadlines: Load checks the
+//     deadlines it decodes against the clock, and Redis invalidates the
+//     copy when it expires the key. A destroyed session therefore
 //     stops being served everywhere within one invalidation push, and at
 //     the latest within the cache TTL if invalidations are lost.
 //

@@ -125,7 +125,13 @@ type reading struct {
 func (b *Backend) read(ctx context.Context, op, rk, key string, cached bool) (reading, error) {
 	var res rueidis.RedisResult
 	if cached {
-		res = b.client.DoCache(ctx, b.client.B().Get().Key(rk).Cache(), b.cfg.cacheTTL)
+		// ToStaticTTL: a miss refills with CLIENT CACHING YES and the GET,
+		// not rueidis's MULTI, PTTL, GET, EXEC. The key's expiry adds
+		// nothing Load needs: the record carries its deadlines, Redis's
+		// PXAT lies before them (pxat), a hit past one is asked again
+		// below, and Redis invalidates the cached copy when it expires
+		// the key.
+		res = b.client.DoCache(ctx, b.client.B().Get().Key(rk).Cache().ToStaticTTL(), b.cfg.cacheTTL)
 	} else {
 		res = b.client.Do(ctx, b.client.B().Get().Key(rk).Build())
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -167,4 +170,91 @@ func TestRoundTripsWithoutCache(t *testing.T) {
 			return err
 		}},
 	}, ca, cb)
+}
+
+// TestCommandsPerOperation: the commands Redis executes for each Manager
+// operation, cache on, read from INFO commandstats: a refill of the
+// client-side cache is CLIENT CACHING YES and the GET, without rueidis's
+// MULTI, PTTL, GET, EXEC, and a cache hit runs nothing.
+func TestCommandsPerOperation(t *testing.T) {
+	srv := redistest.Standalone(t)
+	ctx := ctxT(t, time.Minute)
+	m, err := session.NewManager[counter](newBackend(t, standaloneClient(t, srv.Addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s *session.Session[counter]
+	// hit reads until a Get is served from the cache, at most 100 times:
+	// the invalidation of this instance's own write may empty the cache
+	// after the first refill (rueidis issue #534).
+	hit := func() error {
+		for range 100 {
+			srv.Do(t, "CONFIG", "RESETSTAT")
+			if _, err := m.Get(ctx, s.ID); err != nil {
+				return err
+			}
+			if len(commandCalls(t, srv)) == 0 {
+				return nil
+			}
+		}
+		return errors.New("100 Gets of an unchanged session, none served from the cache")
+	}
+	get := func() error { _, err := m.Get(ctx, s.ID); return err }
+	steps := []struct {
+		name string
+		want map[string]int
+		do   func() error
+	}{
+		// The script's own commands count as commands of their own.
+		{"Create, owned", map[string]int{"fcall": 1, "get": 1, "type": 1, "zadd": 1, "pexpiretime": 1, "pexpireat": 1, "set": 1, "publish": 1},
+			func() (err error) { s, err = m.Create(ctx, "ada", counter{}); return err }},
+		{"Get after this instance's write", map[string]int{"client|caching": 1, "get": 1}, get},
+		{"Get, cached", map[string]int{}, hit},
+		{"Save", map[string]int{"fcall": 1, "get": 1, "set": 1}, func() error { s.Data.N++; return m.Save(ctx, s) }},
+		{"Get after Save", map[string]int{"client|caching": 1, "get": 1}, get},
+		{"Update", map[string]int{"fcall": 1, "get": 1, "set": 1}, func() (err error) {
+			s, err = m.Update(ctx, s.ID, func(s *session.Session[counter]) error { s.Data.N++; return nil })
+			return err
+		}},
+		{"Destroy", map[string]int{"fcall": 1, "get": 1, "del": 1, "publish": 1}, func() error { return m.Destroy(ctx, s.ID) }},
+	}
+	for _, st := range steps {
+		srv.Do(t, "CONFIG", "RESETSTAT")
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		got := commandCalls(t, srv)
+		t.Logf("%s: %v", st.name, got)
+		if !maps.Equal(got, st.want) {
+			t.Errorf("%s: Redis ran %v, want %v", st.name, got, st.want)
+		}
+	}
+}
+
+// commandCalls returns the calls per command in srv's INFO commandstats,
+// without the test's own INFO and CONFIG, rueidis's background PING and
+// what a new connection runs (rueidis opens its connections on first use,
+// so HELLO and CLIENT TRACKING may come with any step).
+func commandCalls(t *testing.T, srv *redistest.Server) map[string]int {
+	t.Helper()
+	calls := map[string]int{}
+	for _, line := range strings.Split(srv.Do(t, "INFO", "commandstats"), "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		name, found := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !found || connection[name] {
+			continue
+		}
+		n, err := strconv.Atoi(rest[:strings.IndexByte(rest+",", ',')])
+		if err != nil {
+			t.Fatalf("INFO commandstats: %q: %v", line, err)
+		}
+		calls[name] = n
+	}
+	return calls
+}
+
+// connection names the commands commandCalls leaves out.
+var connection = map[string]bool{
+	"info": true, "config|resetstat": true, "ping": true,
+	"hello": true, "client|tracking": true, "client|setinfo": true, "select": true,
 }
