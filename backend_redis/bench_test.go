@@ -30,4 +30,11 @@ func BenchmarkStandalone(b *testing.B) {
 			})
 		})
 	}
+	// NewFromURL's Backend: the client-side cache with the near cache in
+	// front of it.
+	b.Run("CacheOnURL", func(b *testing.B) {
+		f := urlFactory(srv.Addr)
+		conformance.Benchmark(b, f)
+		b.Run("ManagerGet", func(b *testing.B) { sessionbench.Get(b, f) })
+	})
 }

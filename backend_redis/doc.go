@@ -163,6 +163,14 @@
 //     copy when it expires the key. A destroyed session therefore
 //     stops being served everywhere within one invalidation push, and at
 //     the latest within the cache TTL if invalidations are lost.
+//   - A Backend from NewFromURL keeps a near cache in front of rueidis's:
+//     the last reply DoCache gave for each session, removed by the same
+//     invalidations (through the client's OnInvalidations), emptied when
+//     any connection drops, and expiring with rueidis's copy. It changes
+//     none of the above; a warm Load then costs a map lookup instead of
+//     rueidis's command building and LRU (Manager.Get over it costs about
+//     what it costs over the memory backend). New cannot install the
+//     callback on a client the caller made, and reads through DoCache.
 //
 // Any write to a session key invalidates every instance's cached copy,
 // Touch included (it rewrites the idle deadline). A sliding expiry refreshed

@@ -52,6 +52,14 @@ func (b *Backend) sessionKey(buf *keyBuf, key string) (rk, h string) {
 	return string(p), string(hb[:])
 }
 
+// hashOf is sessionKey's h alone, written into hb where key is hashed.
+func hashOf(hb *[hashLen]byte, key string) string {
+	if sessionHash(hb[:], key) {
+		return key
+	}
+	return string(hb[:])
+}
+
 // sessionKeyOf returns the Redis key of the session with hash h, which has
 // hashLen bytes.
 func (b *Backend) sessionKeyOf(h string) string {

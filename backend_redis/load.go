@@ -60,11 +60,12 @@ func (b *Backend) load(ctx context.Context, op, key string, cached bool) (backen
 	now := time.Now() // one clock read serves a cache hit
 	ctx, cancel := b.opCtxAt(ctx, now)
 	defer cancel()
-	var kb keyBuf
-	rk, h := b.sessionKey(&kb, key)
+	var hb [hashLen]byte
+	h := hashOf(&hb, key)
+	rk := "" // built for the first command
 	cached, st, guarded := b.readMode(h, now, cached)
 	for {
-		r, err := b.read(ctx, op, rk, key, cached)
+		r, err := b.read(ctx, op, &rk, h, key, now, cached)
 		if err != nil {
 			return backend.Record{}, false, err
 		}
@@ -120,10 +121,26 @@ type reading struct {
 	bad  error
 }
 
-// read GETs the session at rk, stored under key, through the cache or not.
-// The error is the client's, mapped.
-func (b *Backend) read(ctx context.Context, op, rk, key string, cached bool) (reading, error) {
+// read GETs the session with hash h, stored under key, through the cache
+// (front first, if the Backend has one) or not, at now; *rk is its Redis
+// key, or "" until read builds it. The error is the client's, mapped.
+func (b *Backend) read(ctx context.Context, op string, rk *string, h, key string, now time.Time, cached bool) (reading, error) {
 	var res rueidis.RedisResult
+	var gen uint64
+	if cached && b.front != nil {
+		if e, ok := b.front.get(h, mono(now)); ok {
+			r := reading{hit: true, gone: e.gone}
+			if !e.gone {
+				r.rec, r.bad = viewRecord(e.val)
+				r.rec.Key = key
+			}
+			return r, nil
+		}
+		gen = b.front.gen(h)
+	}
+	if *rk == "" {
+		*rk = b.sessionKeyOf(h)
+	}
 	if cached {
 		// ToStaticTTL: a miss refills with CLIENT CACHING YES and the GET,
 		// not rueidis's MULTI, PTTL, GET, EXEC. The key's expiry adds
@@ -131,12 +148,17 @@ func (b *Backend) read(ctx context.Context, op, rk, key string, cached bool) (re
 		// PXAT lies before them (pxat), a hit past one is asked again
 		// below, and Redis invalidates the cached copy when it expires
 		// the key.
-		res = b.client.DoCache(ctx, b.client.B().Get().Key(rk).Cache().ToStaticTTL(), b.cfg.cacheTTL)
+		res = b.client.DoCache(ctx, b.client.B().Get().Key(*rk).Cache().ToStaticTTL(), b.cfg.cacheTTL)
 	} else {
-		res = b.client.Do(ctx, b.client.B().Get().Key(rk).Build())
+		res = b.client.Do(ctx, b.client.B().Get().Key(*rk).Build())
 	}
 	s, err := res.ToString()
 	r := reading{hit: cached && res.IsCacheHit()}
+	if cached && b.front != nil {
+		if e, ok := entryOf(res, mono(time.Now())); ok {
+			b.front.put(h, gen, e)
+		}
+	}
 	switch {
 	case rueidis.IsRedisNil(err):
 		r.gone = true

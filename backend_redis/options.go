@@ -47,6 +47,15 @@ func defaultConfig() config {
 	}
 }
 
+// configOf is the default configuration with opts applied.
+func configOf(opts []Option) config {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
 func (c config) validate() error {
 	var errs []error
 	if len(c.prefix) > maxPrefix {

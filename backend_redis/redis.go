@@ -63,6 +63,7 @@ type Backend struct {
 	cfg     config
 	guard   guard
 	known   known
+	front   *front // NewFromURL's clients: the near cache of Load
 	shared  atomic.Pointer[sharedCtx]
 	closed  atomic.Bool
 	done    chan struct{} // closed by Close: subscriptions end
@@ -87,10 +88,7 @@ func New(client rueidis.Client, opts ...Option) (*Backend, error) {
 	if client == nil {
 		return nil, errors.New("redisbackend: nil client")
 	}
-	cfg := defaultConfig()
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := configOf(opts)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -110,7 +108,11 @@ func New(client rueidis.Client, opts ...Option) (*Backend, error) {
 // cache, is dropped within seconds) and limits the client-side cache to 16
 // MiB per connection. If the server supports no client-side caching (no
 // RESP3 or CLIENT TRACKING), it connects without and turns the cache off.
-// It pings the server within ctx before returning.
+// With the cache on, the client's OnInvalidations feeds a near cache in
+// front of rueidis's, which serves a warm Load with one map lookup (see
+// the package documentation); a Backend from New has no near cache, since
+// the caller made the client. It pings the server within ctx before
+// returning.
 func NewFromURL(ctx context.Context, url string, opts ...Option) (*Backend, error) {
 	opt, err := rueidis.ParseURL(url)
 	if err != nil {
@@ -122,9 +124,14 @@ func NewFromURL(ctx context.Context, url string, opts ...Option) (*Backend, erro
 	if opt.CacheSizeEachConn == 0 {
 		opt.CacheSizeEachConn = urlCacheSize
 	}
+	var f *front
+	if cfg := configOf(opts); cfg.cache && !opt.DisableCache {
+		f = newFront(opt.CacheSizeEachConn)
+		opt.OnInvalidations = f.onInvalidations(cfg.prefix)
+	}
 	client, err := rueidis.NewClient(opt)
 	if errors.Is(err, rueidis.ErrNoCache) {
-		opt.DisableCache = true
+		opt.DisableCache, opt.OnInvalidations, f = true, nil, nil
 		client, err = rueidis.NewClient(opt)
 	}
 	if err != nil {
@@ -139,6 +146,7 @@ func NewFromURL(ctx context.Context, url string, opts ...Option) (*Backend, erro
 		return nil, err
 	}
 	b.owned = true
+	b.front = f
 	pctx, cancel := b.opCtx(ctx)
 	defer cancel()
 	if err := client.Do(pctx, client.B().Ping().Build()).Error(); err != nil {

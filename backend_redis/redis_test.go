@@ -68,6 +68,24 @@ func factory(client rueidis.Client, opts ...redisbackend.Option) conformance.Fac
 	return func(tb testing.TB) backend.Backend { return newBackend(tb, client, opts...) }
 }
 
+// urlFactory is a conformance.Factory of Backends that NewFromURL makes,
+// each with a client of its own, on the server at addr.
+func urlFactory(addr string, opts ...redisbackend.Option) conformance.Factory {
+	return func(tb testing.TB) backend.Backend { return newURLBackend(tb, addr, opts...) }
+}
+
+// newURLBackend is newBackend through NewFromURL.
+func newURLBackend(tb testing.TB, addr string, opts ...redisbackend.Option) *redisbackend.Backend {
+	tb.Helper()
+	opts = append([]redisbackend.Option{redisbackend.WithPrefix("u" + uniq() + ":")}, opts...)
+	b, err := redisbackend.NewFromURL(context.Background(), "redis://"+addr, opts...)
+	if err != nil {
+		tb.Fatalf("redisbackend.NewFromURL: %v", err)
+	}
+	tb.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
 func record(key, owner, payload string) backend.Record {
 	now := time.Now()
 	return backend.Record{
@@ -91,9 +109,16 @@ func TestStandalone(t *testing.T) {
 
 	t.Run("Conformance/CacheOn", func(t *testing.T) { conformance.Run(t, factory(client)) })
 	t.Run("Conformance/CacheOff", func(t *testing.T) { conformance.Run(t, factory(client, redisbackend.WithCache(false))) })
-	t.Run("ReadYourWrites", func(t *testing.T) { testReadYourWrites(t, client) })
+	t.Run("ReadYourWrites", func(t *testing.T) {
+		testReadYourWrites(t, func(t *testing.T, opts ...redisbackend.Option) *redisbackend.Backend {
+			return newBackend(t, client, opts...)
+		})
+	})
 	t.Run("ReadYourWritesManager", func(t *testing.T) { testReadYourWritesManager(t, client) })
-	t.Run("TwoInstances", func(t *testing.T) { testTwoInstances(t, srv.Addr) })
+	t.Run("TwoInstances", func(t *testing.T) {
+		prefix := redisbackend.WithPrefix("two" + uniq() + ":")
+		testTwoInstances(t, newBackend(t, standaloneClient(t, srv.Addr), prefix), newBackend(t, standaloneClient(t, srv.Addr), prefix))
+	})
 	t.Run("Dump", func(t *testing.T) { testDump(t, srv, client) })
 	t.Run("Corrupt", func(t *testing.T) { testCorrupt(t, srv, client) })
 	t.Run("WrongType", func(t *testing.T) { testWrongType(t, srv, client) })
@@ -118,7 +143,7 @@ func TestStandalone(t *testing.T) {
 // can arrive after the write's reply; 242 to 366 of 2000 tries with
 // rueidis v1.0.79 and Redis 7.0.15 here): the control run without a guard
 // window must show stale reads, and the write guard is what makes it hold.
-func testReadYourWrites(t *testing.T, client rueidis.Client) {
+func testReadYourWrites(t *testing.T, newB func(*testing.T, ...redisbackend.Option) *redisbackend.Backend) {
 	const rounds = 1000
 	stale := func(t *testing.T, b *redisbackend.Backend) (staleUpdates, staleDeletes int) {
 		ctx := ctxT(t, time.Minute)
@@ -164,12 +189,12 @@ func testReadYourWrites(t *testing.T, client rueidis.Client) {
 		}
 		return staleUpdates, staleDeletes
 	}
-	b := newBackend(t, client)
+	b := newB(t)
 	u, d := stale(t, b)
 	if u != 0 || d != 0 {
 		t.Errorf("with the write guard: %d of %d Loads right after Update returned the old record, %d of %d right after Delete returned a record", u, rounds, d, rounds)
 	}
-	u, d = stale(t, newBackend(t, client, redisbackend.WithWriteGuard(time.Nanosecond)))
+	u, d = stale(t, newB(t, redisbackend.WithWriteGuard(time.Nanosecond)))
 	t.Logf("control, write guard off: %d of %d stale after Update, %d of %d after Delete", u, rounds, d, rounds)
 	if u+d == 0 {
 		t.Errorf("control, write guard off: no stale read in %d writes; the test no longer shows what the guard is for", 2*rounds)
@@ -224,11 +249,8 @@ func testReadYourWritesManager(t *testing.T, client rueidis.Client) {
 // each with its own Backend and Manager. A reads a session (now cached), B
 // updates it: A sees the new data within 100 ms; B destroys it: A gets
 // ErrNotFound within 100 ms.
-func testTwoInstances(t *testing.T, addr string) {
+func testTwoInstances(t *testing.T, ba, bb *redisbackend.Backend) {
 	ctx := ctxT(t, time.Minute)
-	prefix := redisbackend.WithPrefix("two" + uniq() + ":")
-	ba := newBackend(t, standaloneClient(t, addr), prefix)
-	bb := newBackend(t, standaloneClient(t, addr), prefix)
 	ma, err := session.NewManager[counter](ba)
 	if err != nil {
 		t.Fatal(err)

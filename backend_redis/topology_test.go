@@ -29,6 +29,7 @@ func TestCluster(t *testing.T) {
 	}
 
 	t.Run("Conformance", func(t *testing.T) { conformance.Run(t, factory(client)) })
+	t.Run("ConformanceNearCache", func(t *testing.T) { conformance.Run(t, urlFactory(c.Addrs[0])) })
 	t.Run("OwnerRaces", func(t *testing.T) { testOwnerRaces(t, client) })
 	t.Run("LibraryLost", func(t *testing.T) { testLibraryLost(t, client, c.Nodes...) })
 
