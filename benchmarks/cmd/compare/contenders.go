@@ -79,8 +79,8 @@ type env struct {
 const baseline = "scs-redisstore"
 
 var contenders = []contenderSpec{
-	{"sessionkit-redis-cache", true, "sessionkit Manager, Redis backend, client-side caching on", newSessionkitRedis(true)},
-	{"sessionkit-redis", true, "sessionkit Manager, Redis backend, caching off", newSessionkitRedis(false)},
+	{"sessionkit-redis-cache", true, "sessionkit Manager, Redis backend from NewFromURL, client-side caching on (with its near cache)", newSessionkitRedisCache},
+	{"sessionkit-redis", true, "sessionkit Manager, Redis backend, caching off", newSessionkitRedis},
 	{"sessionkit-memory", false, "sessionkit Manager, memory backend (the floor)", newSessionkitMemory},
 	{"scs-memstore", false, "scs/v2 SessionManager, memstore (gob)", newSCSMemstore},
 	{"scs-redisstore", true, "scs/v2 SessionManager, redisstore over a redigo pool (gob)", newSCSRedisstore},
@@ -154,27 +154,30 @@ type sessionkitContender struct {
 	close  func()
 }
 
-func newSessionkitRedis(cache bool) func(*env) (contender, error) {
-	return func(e *env) (contender, error) {
-		opt := rueidis.ClientOption{InitAddress: []string{e.addr}, DisableCache: !cache}
-		if cache {
-			opt.CacheSizeEachConn = 64 << 20
-		}
-		client, err := rueidis.NewClient(opt)
-		if err != nil {
-			return nil, err
-		}
-		prefix := "skn:"
-		if cache {
-			prefix = "skc:"
-		}
-		b, err := redisbackend.New(client, redisbackend.WithPrefix(prefix), redisbackend.WithCache(cache))
-		if err != nil {
-			client.Close()
-			return nil, err
-		}
-		return newSessionkit(b, e, func() { b.Close(); client.Close() })
+// newSessionkitRedisCache is the Backend the README starts from:
+// NewFromURL, with its defaults (the client-side cache, 16 MiB of it per
+// connection, and the near cache in front of it).
+func newSessionkitRedisCache(e *env) (contender, error) {
+	b, err := redisbackend.NewFromURL(context.Background(), "redis://"+e.addr, redisbackend.WithPrefix("skc:"))
+	if err != nil {
+		return nil, err
 	}
+	return newSessionkit(b, e, func() { b.Close() })
+}
+
+// newSessionkitRedis is a Backend on a client of the harness's, without
+// the client-side cache.
+func newSessionkitRedis(e *env) (contender, error) {
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{e.addr}, DisableCache: true})
+	if err != nil {
+		return nil, err
+	}
+	b, err := redisbackend.New(client, redisbackend.WithPrefix("skn:"), redisbackend.WithCache(false))
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	return newSessionkit(b, e, func() { b.Close(); client.Close() })
 }
 
 func newSessionkitMemory(e *env) (contender, error) {
