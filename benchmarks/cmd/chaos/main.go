@@ -5,7 +5,7 @@
 //
 // It starts its own Redis group on free 127.0.0.1 ports (never 6379) with
 // internal/redistest: a master, a replica and a Sentinel. Three instances,
-// each a rueidis Sentinel client, a redisbackend.Backend with
+// each a redisbackend.Backend from NewFromURL on the Sentinels with
 // WithWaitReplicas(1, ...) and a session.Manager, share it under a bounded
 // load of Creates, Gets, GetFreshes, Updates, Renews, Destroys and
 // DestroyByOwners (a fixed number of goroutines and a global rate). Faults
@@ -51,6 +51,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -58,7 +59,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/rueidis"
 	redisbackend "github.com/sessionkit/sessionkit/backend_redis"
 	"github.com/sessionkit/sessionkit/internal/redistest"
 	"github.com/sessionkit/sessionkit/session"
@@ -124,30 +124,24 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// instance is one application instance: its own client, Backend and
-// Manager.
+// instance is one application instance: its own Backend (with a client
+// of its own, from NewFromURL, as the README starts from: the near cache
+// included) and Manager.
 type instance struct {
-	client rueidis.Client
-	b      *redisbackend.Backend
-	m      *session.Manager[Data]
+	b *redisbackend.Backend
+	m *session.Manager[Data]
 }
 
 func newInstance(g *redistest.SentinelGroup, o options) (instance, error) {
-	client, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress:       g.SentinelAddrs,
-		Sentinel:          rueidis.SentinelOption{MasterSet: g.MasterName},
-		ConnWriteTimeout:  o.writeTimeout,
-		CacheSizeEachConn: 16 << 20,
-	})
-	if err != nil {
-		return instance{}, err
+	q := url.Values{"master_set": {g.MasterName}, "write_timeout": {o.writeTimeout.String()}}
+	for _, a := range g.SentinelAddrs[1:] {
+		q.Add("addr", a)
 	}
-	b, err := redisbackend.New(client,
+	b, err := redisbackend.NewFromURL(context.Background(), "redis://"+g.SentinelAddrs[0]+"?"+q.Encode(),
 		redisbackend.WithPrefix("chaos:"),
 		redisbackend.WithWaitReplicas(1, o.waitTimeout),
 		redisbackend.WithCacheTTL(o.cacheTTL))
 	if err != nil {
-		client.Close()
 		return instance{}, err
 	}
 	// No session may expire during the run.
@@ -156,16 +150,12 @@ func newInstance(g *redistest.SentinelGroup, o options) (instance, error) {
 		session.WithAbsoluteTimeout(max(idle, session.DefaultAbsoluteTimeout)))
 	if err != nil {
 		_ = b.Close()
-		client.Close()
 		return instance{}, err
 	}
-	return instance{client: client, b: b, m: m}, nil
+	return instance{b: b, m: m}, nil
 }
 
-func (in instance) close() {
-	_ = in.b.Close()
-	in.client.Close()
-}
+func (in instance) close() { _ = in.b.Close() }
 
 // run is the command; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
