@@ -201,14 +201,14 @@ func (t *guardToken) done() {
 // cache hit is trusted (a write whose reply is lost may still have been
 // applied). Writers use token, which pairs it with end.
 func (g *guard) begin(h string) {
-	g.update(h, func(st *guardState, existed bool) bool {
+	g.update(h, func(st guardState, existed bool) (guardState, bool) {
 		if !existed {
 			st.kind = guardRefused // no outcome of ours yet
 		} else if st.inflight > 0 {
 			st.overlapped = true
 		}
 		st.inflight++
-		return false
+		return st, false
 	})
 }
 
@@ -218,10 +218,10 @@ func (g *guard) begin(h string) {
 // same time, the outcome of the one that ended last need not be the one
 // Redis applied last, so h stays pending for a window.
 func (g *guard) end(h string, out guardState) {
-	g.update(h, func(st *guardState, existed bool) bool {
+	g.update(h, func(st guardState, existed bool) (guardState, bool) {
 		if !existed { // swept while the write was in flight
 			st.kind = guardPending
-			return out.kind == guardRefused
+			return st, out.kind == guardRefused
 		}
 		if st.inflight > 0 {
 			st.inflight--
@@ -237,7 +237,7 @@ func (g *guard) end(h string, out guardState) {
 			st.overlapped = false
 		}
 		// Nothing of ours to guard against: forget the key.
-		return st.inflight == 0 && st.kind == guardRefused
+		return st, st.inflight == 0 && st.kind == guardRefused
 	})
 }
 
@@ -245,7 +245,7 @@ func (g *guard) end(h string, out guardState) {
 // one window from now, or drops it if change says so. Writers call it
 // before a write is sent and after its reply, so the window counts from
 // the later instant.
-func (g *guard) update(h string, change func(st *guardState, existed bool) (drop bool)) {
+func (g *guard) update(h string, change func(st guardState, existed bool) (_ guardState, drop bool)) {
 	now := mono(time.Now())
 	until := now + int64(g.window)
 	// The slot first: get must not skip the map while this entry is live.
@@ -258,7 +258,8 @@ func (g *guard) update(h string, change func(st *guardState, existed bool) (drop
 		s.m = make(map[string]guardState)
 	}
 	st, existed := s.m[h]
-	switch drop := change(&st, existed); {
+	st, drop := change(st, existed)
+	switch {
 	case drop && existed:
 		delete(s.m, h)
 		sl.n.Add(-1)

@@ -128,6 +128,22 @@ func TestInternal(t *testing.T) {
 		}
 	})
 
+	// GuardAllocs: a write's hold on the guard (begin and end) allocates
+	// nothing once its session has an entry; every write pays it.
+	t.Run("GuardAllocs", func(t *testing.T) {
+		g := guard{window: time.Minute}
+		h := strings.Repeat("A", hashLen)
+		out := guardState{kind: guardWritten, version: 1}
+		g.begin(h)
+		g.end(h, out)
+		if n := testing.AllocsPerRun(100, func() { g.begin(h); g.end(h, out) }); n != 0 {
+			t.Errorf("begin and end of a write: %v allocations, want 0", n)
+		}
+		if st, ok := g.get(h, mono(time.Now())); !ok || st.kind != guardWritten || st.inflight != 0 {
+			t.Errorf("after the writes: %+v, %v; want the written state, nothing in flight", st, ok)
+		}
+	})
+
 	// ClockSkew: Redis expires keys by its own clock. A record whose
 	// deadline has passed by the application's clock while Redis still
 	// keeps the key, as when Redis's clock lags, is gone for every
