@@ -34,8 +34,12 @@
 //
 //	rueidis.ClientOption{InitAddress: []string{"10.0.0.1:7000"}}
 //
-// NewFromURL does the same from a URL (rueidis.ParseURL) with client
-// options suited to a session store, and owns its client.
+// NewFromOption takes such a rueidis.ClientOption instead, makes the
+// client itself with defaults suited to a session store, and owns it;
+// NewFromURL does the same from a URL (rueidis.ParseURL). Their Backends
+// also keep a near cache in front of rueidis's (see Client-side caching),
+// which needs the client's OnInvalidations: prefer them to New where no
+// one else has to share the client.
 //
 // Set ConnWriteTimeout to a few seconds on clients you create: a silently
 // dead connection keeps serving cached reads until a ping on it fails,
@@ -153,7 +157,7 @@
 //     server that stops answering without closing the connection (a
 //     frozen process, a dropped network path) is noticed by rueidis's
 //     periodic PING, within about twice ConnWriteTimeout: with Redis
-//     stopped by SIGSTOP and NewFromURL's 2 s, cached reads went on for
+//     stopped by SIGSTOP and NewFromOption's 2 s, cached reads went on for
 //     3.96 s (rueidis v1.0.79, Redis 7.0.15). Meanwhile a logout on
 //     another instance is not seen there. Set a lower ConnWriteTimeout
 //     (in the URL: ?write_timeout=500ms) for a tighter bound.
@@ -163,14 +167,15 @@
 //     copy when it expires the key. A destroyed session therefore
 //     stops being served everywhere within one invalidation push, and at
 //     the latest within the cache TTL if invalidations are lost.
-//   - A Backend from NewFromURL keeps a near cache in front of rueidis's:
-//     the last reply DoCache gave for each session, removed by the same
-//     invalidations (through the client's OnInvalidations), emptied when
-//     any connection drops, and expiring with rueidis's copy. It changes
-//     none of the above; a warm Load then costs a map lookup instead of
-//     rueidis's command building and LRU (Manager.Get over it costs about
-//     what it costs over the memory backend). New cannot install the
-//     callback on a client the caller made, and reads through DoCache.
+//   - A Backend from NewFromOption or NewFromURL keeps a near cache in
+//     front of rueidis's: the last reply DoCache gave for each session,
+//     removed by the same invalidations (through the client's
+//     OnInvalidations), emptied when any connection drops, and expiring
+//     with rueidis's copy. It changes none of the above; a warm Load then
+//     costs a map lookup instead of rueidis's command building and LRU
+//     (Manager.Get over it costs about what it costs over the memory
+//     backend). New cannot install the callback on a client the caller
+//     made, and reads through DoCache.
 //
 // Any write to a session key invalidates every instance's cached copy,
 // Touch included (it rewrites the idle deadline). A sliding expiry refreshed

@@ -10,7 +10,7 @@ import (
 )
 
 // front is a near cache in front of rueidis's client-side cache, for a
-// Backend whose client NewFromURL made: it holds the last GET reply that
+// Backend whose client NewFromOption made: it holds the last GET reply that
 // DoCache gave Load for each session hash, so that a warm Load costs one
 // map lookup instead of building a command and two lookups in rueidis's
 // LRU. It caches nothing of its own: an entry is a reply rueidis served

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/rueidis"
 
 	"github.com/sessionkit/sessionkit/backend"
 	redisbackend "github.com/sessionkit/sessionkit/backend_redis"
@@ -34,6 +37,49 @@ func TestNearCache(t *testing.T) {
 	})
 	t.Run("ServedLocally", func(t *testing.T) { testServedLocally(t, srv) })
 	t.Run("ConnectionDropped", func(t *testing.T) { testConnectionDropped(t, srv) })
+	t.Run("OnInvalidationsOfTheCaller", func(t *testing.T) { testCallersOnInvalidations(t, srv) })
+}
+
+// testCallersOnInvalidations: NewFromOption keeps an OnInvalidations of
+// the caller's, and its own near cache still learns of another
+// instance's write.
+func testCallersOnInvalidations(t *testing.T, srv *redistest.Server) {
+	ctx := ctxT(t, time.Minute)
+	prefix := redisbackend.WithPrefix("opt" + uniq() + ":")
+	var calls atomic.Int64
+	a, err := redisbackend.NewFromOption(ctx, rueidis.ClientOption{
+		InitAddress:     []string{srv.Addr},
+		OnInvalidations: func([]rueidis.RedisMessage) { calls.Add(1) },
+	}, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	other := newBackend(t, standaloneClient(t, srv.Addr), prefix, redisbackend.WithCache(false))
+	rec, err := other.Create(ctx, record("theirs", "", "old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // now cached on a
+		if got, err := a.Load(ctx, rec.Key); err != nil || string(got.Payload) != "old" {
+			t.Fatalf("Load = %v, %v", got, err)
+		}
+	}
+	rec.Payload = []byte("new")
+	if _, err := other.Update(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		got, err := a.Load(ctx, rec.Key)
+		if err == nil && string(got.Payload) == "new" && calls.Load() > 0 {
+			return
+		}
+		if time.Since(start) > 2*time.Second {
+			t.Fatalf("2s after another instance's write: Load = %q, %v; the caller's OnInvalidations called %d times", got.Payload, err, calls.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // testServedLocally: a Load of a session read before, and unchanged since,

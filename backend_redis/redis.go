@@ -47,7 +47,7 @@ func (notReplicated) Error() string { return "redisbackend: not replicated" }
 // Is makes ErrNotReplicated match backend.ErrNotDurable.
 func (notReplicated) Is(target error) bool { return target == backend.ErrNotDurable }
 
-// NewFromURL client defaults.
+// NewFromOption's client defaults.
 const (
 	urlConnWriteTimeout = 2 * time.Second
 	urlCacheSize        = 16 << 20
@@ -63,7 +63,7 @@ type Backend struct {
 	cfg     config
 	guard   guard
 	known   known
-	front   *front // NewFromURL's clients: the near cache of Load
+	front   *front // NewFromOption's clients: the near cache of Load
 	shared  atomic.Pointer[sharedCtx]
 	closed  atomic.Bool
 	done    chan struct{} // closed by Close: subscriptions end
@@ -102,22 +102,30 @@ func New(client rueidis.Client, opts ...Option) (*Backend, error) {
 
 // NewFromURL connects to the Redis that url names (see rueidis.ParseURL:
 // redis://, rediss://, unix://, with ?master_set= for Sentinel and
-// several addr= for a Cluster) and returns a Backend that owns the client:
-// Close closes it. Unless the URL says otherwise it lowers the connection
-// write timeout to 2s (so a dead connection, and with it the client-side
-// cache, is dropped within seconds) and limits the client-side cache to 16
-// MiB per connection. If the server supports no client-side caching (no
-// RESP3 or CLIENT TRACKING), it connects without and turns the cache off.
-// With the cache on, the client's OnInvalidations feeds a near cache in
-// front of rueidis's, which serves a warm Load with one map lookup (see
-// the package documentation); a Backend from New has no near cache, since
-// the caller made the client. It pings the server within ctx before
-// returning.
+// several addr= for a Cluster) and returns a Backend that owns the client,
+// as NewFromOption does with the options the URL gives.
 func NewFromURL(ctx context.Context, url string, opts ...Option) (*Backend, error) {
 	opt, err := rueidis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redisbackend: %w", err)
 	}
+	return NewFromOption(ctx, opt, opts...)
+}
+
+// NewFromOption makes a rueidis client from opt (for what a URL cannot
+// say: TLS configuration, credentials functions, dialers) and returns a
+// Backend that owns it: Close closes it. Unless opt says otherwise it
+// lowers the connection write timeout to 2s (so a dead connection, and
+// with it the client-side cache, is dropped within seconds) and limits the
+// client-side cache to 16 MiB per connection. If the server supports no
+// client-side caching (no RESP3 or CLIENT TRACKING), it connects without
+// and turns the cache off. With the cache on, the client's
+// OnInvalidations (after opt's own, if it has one) feeds a near cache in
+// front of rueidis's, which serves a warm Load with one map lookup (see
+// the package documentation); a Backend from New has no near cache, since
+// the caller made the client. It pings the server within ctx before
+// returning.
+func NewFromOption(ctx context.Context, opt rueidis.ClientOption, opts ...Option) (*Backend, error) {
 	if opt.ConnWriteTimeout == 0 {
 		opt.ConnWriteTimeout = urlConnWriteTimeout
 	}
@@ -127,11 +135,15 @@ func NewFromURL(ctx context.Context, url string, opts ...Option) (*Backend, erro
 	var f *front
 	if cfg := configOf(opts); cfg.cache && !opt.DisableCache {
 		f = newFront(opt.CacheSizeEachConn)
-		opt.OnInvalidations = f.onInvalidations(cfg.prefix)
+		ours, theirs := f.onInvalidations(cfg.prefix), opt.OnInvalidations
+		opt.OnInvalidations = ours
+		if theirs != nil {
+			opt.OnInvalidations = func(keys []rueidis.RedisMessage) { theirs(keys); ours(keys) }
+		}
 	}
 	client, err := rueidis.NewClient(opt)
 	if errors.Is(err, rueidis.ErrNoCache) {
-		opt.DisableCache, opt.OnInvalidations, f = true, nil, nil
+		opt.DisableCache, f = true, nil
 		client, err = rueidis.NewClient(opt)
 	}
 	if err != nil {
@@ -157,7 +169,7 @@ func NewFromURL(ctx context.Context, url string, opts ...Option) (*Backend, erro
 }
 
 // Close marks the Backend closed, ends its subscriptions (Subscribe) and,
-// if NewFromURL created it, closes the client. Calling it more than once
+// if NewFromOption or NewFromURL created it, closes the client. Calling it more than once
 // is not an error.
 func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
