@@ -21,7 +21,7 @@ import (
 //     calls right after it deleted the same keys from its cache: the keys
 //     leave front too, and a nil list (a connection closed, FLUSHALL)
 //     empties it.
-//   - an entry expires when rueidis's copy does (its CachePTTL).
+//   - An entry expires when rueidis's copy does (its CachePTTL).
 //   - A reply that arrives while an invalidation or flush of its shard
 //     runs is not kept: each shard counts its invalidations, Load notes the
 //     count before its DoCache and put keeps the reply only if the count

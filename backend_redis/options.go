@@ -18,9 +18,10 @@ const (
 // maxPrefix bounds WithPrefix; a key prefix is a namespace, not data.
 const maxPrefix = 256
 
-// An Option configures a Backend built by New, NewFromOption or NewFromURL. When an option
-// is given more than once, the last one wins. New validates the options
-// together and returns an error for a combination that cannot work.
+// An Option configures a Backend built by New, NewFromOption or
+// NewFromURL. When an option is given more than once, the last one wins.
+// New validates the options together and returns an error for a
+// combination that cannot work.
 type Option func(*config)
 
 type config struct {
