@@ -38,23 +38,20 @@ const tagLen = 8
 // with h = tag+rest (see sessionHash), and h.
 func (b *Backend) sessionKey(buf *keyBuf, key string) (rk, h string) {
 	var hb [hashLen]byte
-	asIs := sessionHash(hb[:], key)
+	h = hashOf(&hb, key)
 	n := len(b.cfg.prefix)
 	p := buf[:n+3+hashLen+1]
 	copy(p, b.cfg.prefix)
 	copy(p[n:], "s:{")
-	copy(p[n+3:], hb[:tagLen])
+	copy(p[n+3:], h[:tagLen])
 	p[n+3+tagLen] = '}'
-	copy(p[n+4+tagLen:], hb[tagLen:])
-	if asIs { // the Manager's keys: no copy
-		return string(p), key
-	}
-	return string(p), string(hb[:])
+	copy(p[n+4+tagLen:], h[tagLen:])
+	return string(p), h
 }
 
 // hashOf is sessionKey's h alone, written into hb where key is hashed.
 func hashOf(hb *[hashLen]byte, key string) string {
-	if sessionHash(hb[:], key) {
+	if sessionHash(hb[:], key) { // the Manager's keys: no copy
 		return key
 	}
 	return string(hb[:])

@@ -49,8 +49,8 @@ func (notReplicated) Is(target error) bool { return target == backend.ErrNotDura
 
 // NewFromOption's client defaults.
 const (
-	urlConnWriteTimeout = 2 * time.Second
-	urlCacheSize        = 16 << 20
+	ownedConnWriteTimeout = 2 * time.Second
+	ownedCacheSize        = 16 << 20
 )
 
 // Backend is a backend.Backend on Redis through rueidis. It also implements
@@ -127,10 +127,10 @@ func NewFromURL(ctx context.Context, url string, opts ...Option) (*Backend, erro
 // returning.
 func NewFromOption(ctx context.Context, opt rueidis.ClientOption, opts ...Option) (*Backend, error) {
 	if opt.ConnWriteTimeout == 0 {
-		opt.ConnWriteTimeout = urlConnWriteTimeout
+		opt.ConnWriteTimeout = ownedConnWriteTimeout
 	}
 	if opt.CacheSizeEachConn == 0 {
-		opt.CacheSizeEachConn = urlCacheSize
+		opt.CacheSizeEachConn = ownedCacheSize
 	}
 	var f *front
 	if cfg := configOf(opts); cfg.cache && !opt.DisableCache {
@@ -169,8 +169,8 @@ func NewFromOption(ctx context.Context, opt rueidis.ClientOption, opts ...Option
 }
 
 // Close marks the Backend closed, ends its subscriptions (Subscribe) and,
-// if NewFromOption or NewFromURL created it, closes the client. Calling it more than once
-// is not an error.
+// if NewFromOption or NewFromURL created it, closes the client. Calling it
+// more than once is not an error.
 func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil

@@ -184,22 +184,8 @@ func TestCommandsPerOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	var s *session.Session[counter]
-	// hit reads until a Get is served from the cache, at most 100 times:
-	// the invalidation of this instance's own write may empty the cache
-	// after the first refill (rueidis issue #534).
-	hit := func() error {
-		for range 100 {
-			srv.Do(t, "CONFIG", "RESETSTAT")
-			if _, err := m.Get(ctx, s.ID); err != nil {
-				return err
-			}
-			if len(commandCalls(t, srv)) == 0 {
-				return nil
-			}
-		}
-		return errors.New("100 Gets of an unchanged session, none served from the cache")
-	}
 	get := func() error { _, err := m.Get(ctx, s.ID); return err }
+	hit := func() error { return servedLocally(t, srv, get) }
 	steps := []struct {
 		name string
 		want map[string]int
@@ -229,6 +215,24 @@ func TestCommandsPerOperation(t *testing.T) {
 			t.Errorf("%s: Redis ran %v, want %v", st.name, got, st.want)
 		}
 	}
+}
+
+// servedLocally calls read until Redis runs no command for it, at most 100
+// times: the invalidation of this instance's own write may empty the
+// cache after the first refill (rueidis issue #534).
+func servedLocally(t *testing.T, srv *redistest.Server, read func() error) error {
+	t.Helper()
+	var calls map[string]int
+	for range 100 {
+		srv.Do(t, "CONFIG", "RESETSTAT")
+		if err := read(); err != nil {
+			return err
+		}
+		if calls = commandCalls(t, srv); len(calls) == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("100 reads of an unchanged session, none served locally; the last ran %v", calls)
 }
 
 // commandCalls returns the calls per command in srv's INFO commandstats,
